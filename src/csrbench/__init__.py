@@ -1,0 +1,1 @@
+"""csrbench: benchmark pipeline for adaptive embeddings (CSR vs MRL)."""

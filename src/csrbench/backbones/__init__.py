@@ -1,0 +1,27 @@
+"""Backbones that turn images or texts into dense embeddings, registered by type.
+
+Type names map to implementing classes as import strings, so config validation in
+the workflow can check names without importing torch, timm or open_clip.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+BACKBONE_TYPES: dict[str, str] = {
+    "timm": "csrbench.backbones.timm_backbone:TimmBackbone",
+    "sentence-transformers": "csrbench.backbones.sentence_backbone:SentenceBackbone",
+    "open_clip": "csrbench.backbones.clip_backbone:ClipBackbone",
+}
+
+
+def build_backbone(spec: dict[str, Any], device: str = "auto", amp: bool = False) -> Any:
+    """Instantiate a backbone from its config entry (`type` plus type-specific keys)."""
+    kind = spec.get("type")
+    if kind not in BACKBONE_TYPES:
+        raise ValueError(f"unknown backbone type {kind!r}; choose one of {sorted(BACKBONE_TYPES)}")
+    module_name, cls_name = BACKBONE_TYPES[kind].split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    params = {key: value for key, value in spec.items() if key != "type"}
+    return cls(**params, device=device, amp=amp)
