@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-FieldKind = Literal["image", "text"]
+FieldKind = Literal["image", "text", "vector"]
 
 
 class DataError(ValueError):
@@ -26,9 +26,10 @@ class DataError(ValueError):
 class Field:
     """One embeddable column of a split.
 
-    `items` are strings for text, and for images either file paths or uint8 arrays
-    (H x W grayscale or H x W x 3 RGB). Paths keep ImageNet-sized splits lazy: the
-    backbone decodes them batch by batch.
+    `items` are strings for text; for images either file paths or uint8 arrays
+    (H x W grayscale or H x W x 3 RGB), paths keeping ImageNet-sized splits lazy (the
+    backbone decodes them batch by batch); for vectors (a user's precomputed
+    embeddings) an [n, d] float array that the `precomputed` backbone passes through.
     """
 
     name: str
