@@ -1,0 +1,148 @@
+"""Config validation that runs before any job, with errors a user can act on.
+
+The workflow calls `validate_config` at parse time, so it must stay light: yaml,
+jsonschema and the name registries only (no torch). JSON-schema messages are
+rephrased to name the offending key as a dotted path and the allowed values, and
+checks the schema cannot express (references between sections, data paths that
+must exist) follow the schema.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message names the key and what would be accepted."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a copy of `config` with defaults filled in, or raise ConfigError."""
+    schema = schema or load_schema()
+    config = copy.deepcopy(config)
+    config.setdefault("embed", {})
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=_error_rank)
+    if errors:
+        raise ConfigError(_describe(errors[0], schema))
+    _fill_defaults(config, schema)
+    _check_references(config)
+    _check_paths(config)
+    return config
+
+
+def _error_rank(error: jsonschema.ValidationError) -> tuple[int, int]:
+    # Deepest, most specific error first: it is the one a user can fix.
+    return (-len(error.absolute_path), 0 if error.validator != "if" else 1)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
+    where = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted((error.schema.get("properties") or {}).keys())
+        extra = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(f"{where}.{e}" if error.absolute_path else e for e in extra)
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"config: unknown key {keys}{hint}"
+    if error.validator == "enum":
+        return (
+            f"config: {where} = {error.instance!r} is not allowed; "
+            f"choose one of: {', '.join(map(str, error.validator_value))}"
+        )
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"config: {where} must be of type {expected}, got {error.instance!r}"
+    if error.validator == "required":
+        return f"config: {where}: {error.message}"
+    return f"config: {where}: {error.message}"
+
+
+def _fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    defs = schema["$defs"]
+    for key, prop in defs["embed"]["properties"].items():
+        config["embed"].setdefault(key, prop["default"])
+    for exp in config["experiments"].values():
+        for key in ("train_split", "eval_split"):
+            exp.setdefault(key, defs["experiment"]["properties"][key]["default"])
+    for ds in config["datasets"].values():
+        ds.setdefault("params", {})
+
+
+def _check_references(config: dict[str, Any]) -> None:
+    for name, exp in config["experiments"].items():
+        for section in ("dataset", "backbone"):
+            defined = config[f"{section}s"]
+            if exp[section] not in defined:
+                raise ConfigError(
+                    f"config: experiments.{name}.{section} = {exp[section]!r} is not defined "
+                    f"under {section}s; defined: {', '.join(sorted(defined))}"
+                )
+
+
+# What each loader expects on disk, for messages that say how to fix a path.
+_LAYOUTS = {
+    ("imagefolder", "root"): "<root>/<split dir, e.g. train and val>/<class>/<image files>",
+    ("captions", "karpathy_json"): "a Karpathy-split JSON file such as dataset_coco.json",
+    ("captions", "image_root"): "the directory the JSON's filepath/filename entries are under",
+}
+
+
+def _check_paths(config: dict[str, Any]) -> None:
+    used = {exp["dataset"] for exp in config["experiments"].values()}
+    for name in sorted(used):
+        ds = config["datasets"][name]
+        for key, path, layout in _dataset_paths(ds):
+            if not Path(path).exists():
+                raise ConfigError(
+                    f"config: datasets.{name}.params.{key} = {path!r} does not exist; "
+                    f"point it at {layout}"
+                )
+        if ds["loader"] == "imagefolder":
+            root = Path(ds["params"]["root"])
+            splits = ds["params"].get("splits", {"train": "train", "test": "val"})
+            for split, sub in splits.items():
+                if not (root / sub).is_dir():
+                    raise ConfigError(
+                        f"config: datasets.{name}.params.root = {str(root)!r} has no "
+                        f"{sub!r} directory for split {split!r}; expected layout "
+                        f"{_LAYOUTS[('imagefolder', 'root')]}"
+                    )
+
+
+def _dataset_paths(ds: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    loader, params = ds["loader"], ds.get("params", {})
+    for key in ("root", "karpathy_json", "image_root"):
+        if key in params and (loader, key) in _LAYOUTS:
+            yield key, params[key], _LAYOUTS[(loader, key)]
+    if loader == "precomputed":
+        for split, spec in params.get("splits", {}).items():
+            for field, files in spec.get("fields", {}).items():
+                for kind, path in files.items():
+                    yield (
+                        f"splits.{split}.fields.{field}.{kind}",
+                        path,
+                        "a .npy file (embeddings: float [n, d]; labels: int [n]; ids: str [n])",
+                    )
+            if "relevance" in spec:
+                yield (
+                    f"splits.{split}.relevance.pairs",
+                    spec["relevance"]["pairs"],
+                    "a .npy int array [m, 3]: source row, target row, grade",
+                )

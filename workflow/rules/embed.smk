@@ -1,0 +1,22 @@
+rule embed:
+    """Embed one split of a dataset with one backbone (every field it has)."""
+    output:
+        directory(EMBEDDINGS),
+    log:
+        "logs/embed/{dataset}/{backbone}/{split}.log",
+    benchmark:
+        "benchmarks/embed/{dataset}/{backbone}/{split}.tsv"
+    conda:
+        "../../envs/csrbench.yaml"
+    threads: 4
+    resources:
+        mem_mb=embed_mem_mb,
+        runtime=240,
+    params:
+        dataset=dataset_spec,
+        backbone=backbone_spec,
+        embed=config["embed"],
+        # finished shards of an interrupted run are kept here and reused
+        resume_dir="results/embeddings/{dataset}/{backbone}/.{split}.partial",
+    script:
+        "../../scripts/embed.py"
