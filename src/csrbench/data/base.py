@@ -78,4 +78,6 @@ class Split:
         if self.relevance is not None:
             for name in (self.relevance.source, self.relevance.target):
                 if name not in self.fields:
-                    raise DataError(f"relevance names field {name!r}; fields: {sorted(self.fields)}")
+                    raise DataError(
+                        f"relevance names field {name!r}; fields: {sorted(self.fields)}"
+                    )
