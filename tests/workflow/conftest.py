@@ -1,0 +1,60 @@
+"""Helpers to run the real workflow in a scratch working directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the repository's workflow with `workdir` as working directory."""
+    cmd = [str(SNAKEMAKE), "--snakefile", str(ROOT / "workflow" / "Snakefile"), "-d", str(workdir)]
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    lines = proc.stdout.splitlines()
+    if "Nothing to be done" in proc.stdout + proc.stderr:
+        return {}
+    start = lines.index("Job stats:") + 3
+    jobs = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class Workflow:
+    """What the workflow tests need, handed out as one fixture."""
+
+    root = ROOT
+    run = staticmethod(snakemake)
+    planned_jobs = staticmethod(planned_jobs)
+    write_config = staticmethod(write_config)
+
+    @staticmethod
+    def load_yaml(rel: str) -> dict:
+        return yaml.safe_load((ROOT / rel).read_text())
+
+
+@pytest.fixture()
+def wf() -> type[Workflow]:
+    return Workflow
