@@ -12,7 +12,8 @@ smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakem
 with job_log(smk.log[0]) as log:
     torch.set_num_threads(smk.threads)
     dataset, embed = smk.params.dataset, smk.params.embed
-    split = load_split(dataset["loader"], smk.wildcards.split, dataset["params"])
+    w = smk.wildcards
+    split = load_split(dataset["loader"], w.split, dataset["params"], name=w.dataset)
     backbone = build_backbone(smk.params.backbone, device=embed["device"], amp=embed["amp"])
     log.info(
         "embedding %s/%s with %s",

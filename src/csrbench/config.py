@@ -132,17 +132,18 @@ def _dataset_paths(ds: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
         if key in params and (loader, key) in _LAYOUTS:
             yield key, params[key], _LAYOUTS[(loader, key)]
     if loader == "precomputed":
+        base = Path(params.get("root", "."))
         for split, spec in params.get("splits", {}).items():
             for field, files in spec.get("fields", {}).items():
                 for kind, path in files.items():
                     yield (
                         f"splits.{split}.fields.{field}.{kind}",
-                        path,
+                        str(base / path),
                         "a .npy file (embeddings: float [n, d]; labels: int [n]; ids: str [n])",
                     )
             if "relevance" in spec:
                 yield (
                     f"splits.{split}.relevance.pairs",
-                    spec["relevance"]["pairs"],
+                    str(base / spec["relevance"]["pairs"]),
                     "a .npy int array [m, 3]: source row, target row, grade",
                 )

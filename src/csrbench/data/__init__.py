@@ -22,12 +22,16 @@ LOADERS: dict[str, str] = {
 }
 
 
-def load_split(loader: str, split: str, params: dict[str, Any]) -> Split:
-    """Load one split with the named loader; each loader module defines `load(split, **params)`."""
+def load_split(loader: str, split: str, params: dict[str, Any], name: str | None = None) -> Split:
+    """Load one split with the named loader; each loader module defines `load(split, **params)`.
+
+    `name` is the dataset's key in the config: errors then say
+    `datasets.<name>.params.<key>`, which is where the user has to look.
+    """
     if loader not in LOADERS:
         raise DataError(f"unknown dataset loader {loader!r}; choose one of {sorted(LOADERS)}")
     module = importlib.import_module(LOADERS[loader])
-    return module.load(split, **params)
+    return module.load(split, name=name, **params)
 
 
 __all__ = ["LOADERS", "DataError", "Field", "Relevance", "Split", "load_split"]
