@@ -1,10 +1,10 @@
 """Adapter for rule `embed`: load one split, embed each field, write it atomically."""
 
 import torch
-from csrbench.extract import extract_split
 
 from csrbench.backbones import build_backbone
 from csrbench.data import load_split
+from csrbench.extract import extract_split
 from csrbench.joblog import job_log
 
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
