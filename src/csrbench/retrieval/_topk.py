@@ -17,8 +17,8 @@ _ABS31 = 0x7FFFFFFF
 MAX_IDS = 1 << 32  # ids must fit in the key's low 32 bits
 
 
-def score_keys(scores: torch.Tensor, id_offset: int = 0) -> torch.Tensor:
-    """[nq, c] float32 scores of database rows id_offset..id_offset+c-1 -> int64 keys.
+def pack_keys(scores: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """float32 scores and int64 ids (same shape) -> int64 keys.
 
     Float32 bits map to an order-preserving int32 (negative floats have their
     magnitude bits flipped); -0.0 is folded onto +0.0 first so that it ties with it.
@@ -27,9 +27,33 @@ def score_keys(scores: torch.Tensor, id_offset: int = 0) -> torch.Tensor:
         scores = scores.float()
     bits = (scores + 0.0).contiguous().view(torch.int32)
     bits = bits ^ ((bits >> 31) & _ABS31)
+    return (bits.to(torch.int64) << 32) | (_LOW32 - ids)
+
+
+def score_keys(scores: torch.Tensor, id_offset: int = 0) -> torch.Tensor:
+    """Keys of a [nq, c] score block whose columns are ids id_offset..id_offset+c-1."""
     c = scores.shape[-1]
-    low = _LOW32 - id_offset - torch.arange(c, device=scores.device, dtype=torch.int64)
-    return (bits.to(torch.int64) << 32) | low
+    ids = id_offset + torch.arange(c, device=scores.device, dtype=torch.int64)
+    return pack_keys(scores, ids.expand_as(scores))
+
+
+def block_topk_keys(block: torch.Tensor, k: int, id_offset: int = 0) -> torch.Tensor:
+    """Keys of the exact top-k (tie rule included) of a [nq, c] score block.
+
+    Packing a whole block into keys costs several passes over it, so the fast path is
+    a float topk of k + 1: where the k-th and (k+1)-th scores differ, the top-k set is
+    unique and only its order among equal scores needs the keys (on [nq, k]); rows with
+    a tie across the k-th place (rare on real embeddings) are redone on full keys.
+    """
+    c = block.shape[-1]
+    if c <= k:
+        return topk_keys(score_keys(block, id_offset), k)
+    vals, idx = torch.topk(block, k + 1, dim=-1, largest=True, sorted=True)
+    keys = pack_keys(vals[:, :k], idx[:, :k] + id_offset)
+    tied = torch.nonzero(vals[:, k - 1] == vals[:, k]).flatten()
+    if len(tied):
+        keys[tied] = topk_keys(score_keys(block[tied], id_offset), k)
+    return keys.sort(dim=-1, descending=True).values
 
 
 def decode_keys(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,9 +70,11 @@ def topk_keys(keys: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(keys, k, dim=-1, largest=True, sorted=True).values
 
 
-def merge_topk(running: torch.Tensor | None, new: torch.Tensor, k: int) -> torch.Tensor:
-    """Top-k keys of the union of a running top-k and a new block of keys (same rows)."""
-    new = topk_keys(new, k)
+def merge_topk(
+    running: torch.Tensor | None, block: torch.Tensor, k: int, id_offset: int
+) -> torch.Tensor:
+    """Running top-k keys updated with a [nq, c] score block of ids id_offset.."""
+    new = block_topk_keys(block, k, id_offset)
     if running is None:
         return new
     return topk_keys(torch.cat([running, new], dim=1), k)

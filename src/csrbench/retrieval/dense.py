@@ -16,7 +16,6 @@ from csrbench.retrieval._topk import (
     decode_keys,
     merge_topk,
     pad_results,
-    score_keys,
 )
 from csrbench.retrieval.base import (
     Database,
@@ -40,7 +39,7 @@ def exact_topk(db: torch.Tensor, q: torch.Tensor, k: int, chunk: int) -> SearchR
     best = None
     for start in range(0, db.shape[0], chunk):
         block = q @ db[start : start + chunk].T
-        best = merge_topk(best, score_keys(block, start), k)
+        best = merge_topk(best, block, k, start)
     s, i = pad_results(*decode_keys(best), k)
     return s.cpu().numpy(), i.cpu().numpy()
 

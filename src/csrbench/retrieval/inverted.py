@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from csrbench.codes import SparseCodes
-from csrbench.retrieval._topk import MAX_IDS, decode_keys, pad_results, score_keys, topk_keys
+from csrbench.retrieval._topk import MAX_IDS, block_topk_keys, decode_keys, pad_results
 from csrbench.retrieval.base import (
     Database,
     Engine,
@@ -162,16 +162,18 @@ if HAVE_NUMBA:
 
     @njit(cache=True, parallel=True, nogil=True)
     def _search_blocked(  # type: ignore[no-untyped-def]
-        q_idx, q_val, offsets, sj, sb, post_ids, post_vals, n, block, k, out_s, out_i, n_threads
+        q_idx, q_val, offsets, sj, sb, post_ids, post_vals, n, block, k, out_s, out_i, unit
     ):
+        """Queries in units of `unit`, handed to threads dynamically (the caller sets
+        numba's parallel chunk size to 1); each unit has its own accumulator and heap."""
         nq, kq = q_idx.shape
         n_blocks = (n + block - 1) // block
-        acc_all = np.zeros((n_threads, block), dtype=np.float32)
-        for t in prange(n_threads):
-            acc = acc_all[t]
+        n_units = (nq + unit - 1) // unit
+        for u in prange(n_units):
+            acc = np.zeros(block, dtype=np.float32)
             hs = np.empty(k, dtype=np.float32)
             hi = np.empty(k, dtype=np.int64)
-            for q in range(t, nq, n_threads):
+            for q in range(u * unit, min((u + 1) * unit, nq)):
                 size = 0
                 for b in range(n_blocks):
                     base = b * block
@@ -225,8 +227,13 @@ class InvertedNumba(Engine):
     kind = "sparse"
 
     def __init__(
-        self, block: int = BLOCK, threads: int | None = None, layout: str = "block"
+        self,
+        block: int = BLOCK,
+        threads: int | None = None,
+        layout: str = "block",
+        unit: int = 4,
     ) -> None:
+        self.unit = max(1, unit)  # queries per work unit handed to a thread
         if layout not in ("block", "latent"):
             raise ValueError(f"layout must be 'block' or 'latent', got {layout!r}")
         self.layout = layout
@@ -268,24 +275,24 @@ class InvertedNumba(Engine):
         out_s = np.empty((qi.shape[0], k), dtype=np.float32)
         out_i = np.empty((qi.shape[0], k), dtype=np.int64)
         previous = numba.get_num_threads()
-        threads = min(self.threads or previous, numba.config.NUMBA_NUM_THREADS)
-        numba.set_num_threads(threads)
+        numba.set_num_threads(min(self.threads or previous, numba.config.NUMBA_NUM_THREADS))
         try:
-            _search_blocked(
-                qi,
-                qv,
-                self._offsets,
-                self._sj,
-                self._sb,
-                self._ids,
-                self._vals,
-                self._n,
-                self.block,
-                k,
-                out_s,
-                out_i,
-                max(1, min(threads, qi.shape[0])),
-            )
+            with numba.parallel_chunksize(1):
+                _search_blocked(
+                    qi,
+                    qv,
+                    self._offsets,
+                    self._sj,
+                    self._sb,
+                    self._ids,
+                    self._vals,
+                    self._n,
+                    self.block,
+                    k,
+                    out_s,
+                    out_i,
+                    self.unit,
+                )
         finally:
             numba.set_num_threads(previous)
         return out_s, out_i
@@ -318,12 +325,15 @@ class InvertedTorch(Engine):
     def __init__(
         self,
         device: str | torch.device | None = "auto",
-        max_postings: int = 1 << 24,
-        max_accumulator: int = 1 << 25,
+        max_postings: int | None = None,
+        max_accumulator: int | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.max_postings = max_postings  # gathered postings per group
-        self.max_accumulator = max_accumulator  # floats in the [group, n] accumulator
+        gpu = self.device.type == "cuda"
+        # gathered postings per group (each costs ~28 bytes of temporaries) and floats
+        # in the [group, n] accumulator: ~0.5 GiB on CPU, ~4 GiB on GPU
+        self.max_postings = max_postings or (1 << 27 if gpu else 1 << 24)
+        self.max_accumulator = max_accumulator or (1 << 28 if gpu else 1 << 25)
         self._offsets: torch.Tensor | None = None
         self._ids: torch.Tensor | None = None
         self._vals: torch.Tensor | None = None
@@ -335,7 +345,8 @@ class InvertedTorch(Engine):
         if codes.n >= MAX_IDS:
             raise ValueError(f"at most {MAX_IDS} database rows")
         doc, lat, val = _nonzero_postings(codes)
-        order = np.argsort(lat, kind="stable")  # by latent; doc ids stay ascending
+        # by latent, doc ids staying ascending; 16-bit keys get numpy's O(n) radix sort
+        order = np.argsort(lat.astype(np.uint16) if codes.h <= 1 << 16 else lat, kind="stable")
         counts = np.bincount(lat, minlength=codes.h)
         offsets = np.zeros(codes.h + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
@@ -388,7 +399,7 @@ class InvertedTorch(Engine):
                 )
                 w = torch.repeat_interleave(qv[a:b].reshape(-1), g_len)
                 acc_g.index_add_(0, rows + self._ids[pos], w * self._vals[pos])
-            best = topk_keys(score_keys(acc_g.view(b - a, n)), k)
+            best = block_topk_keys(acc_g.view(b - a, n), k)
             s, i = pad_results(*decode_keys(best), k)
             out_s.append(s.cpu())
             out_i.append(i.cpu())

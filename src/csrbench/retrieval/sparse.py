@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from csrbench.codes import SparseCodes
-from csrbench.retrieval._topk import MAX_IDS, decode_keys, merge_topk, pad_results, score_keys
+from csrbench.retrieval._topk import MAX_IDS, decode_keys, merge_topk, pad_results
 from csrbench.retrieval.base import (
     Database,
     Engine,
@@ -75,7 +75,14 @@ class TorchCSR(Engine):
             raise ValueError(f"at most {MAX_IDS} database rows")
         crow, col, val = codes_to_csr_arrays(codes)
         self._chunks = []
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        with warnings.catch_warnings():  # torch's beta notice and invariant-check notice
+            warnings.simplefilter("ignore", UserWarning)
+            self._build_chunks(codes, crow, col, val)
+        return self
+
+    def _build_chunks(
+        self, codes: SparseCodes, crow: np.ndarray, col: np.ndarray, val: np.ndarray
+    ) -> None:
         for start in range(0, codes.n, self.chunk):
             stop = min(start + self.chunk, codes.n)
             lo, hi = crow[start], crow[stop]
@@ -89,7 +96,6 @@ class TorchCSR(Engine):
             self._chunks.append((start, m))
         self._n, self._h = codes.n, codes.h
         self._bytes = crow.nbytes + col.size * 8 + val.nbytes  # as held: int64 columns
-        return self
 
     @torch.inference_mode()
     def search(self, queries: Database, k: int) -> SearchResult:
@@ -102,7 +108,7 @@ class TorchCSR(Engine):
             best = None
             for start, m in self._chunks:
                 block = torch.sparse.mm(m, qt)  # [chunk, nq]
-                best = merge_topk(best, score_keys(block.T, start), k)
+                best = merge_topk(best, block.T, k, start)
             s, i = pad_results(*decode_keys(best), k)
             out_s.append(s.cpu())
             out_i.append(i.cpu())
