@@ -115,7 +115,7 @@ def test_k_larger_than_database_pads(name: str) -> None:
         ("torch", {"chunk": 37, "query_batch": 7}),
         ("torch-csr", {"chunk": 53, "query_batch": 5}),
         ("inverted-torch", {"max_postings": 500, "max_accumulator": 3000}),
-        ("inverted", {"block": 64}),
+        ("inverted", {"block": 64, "layout": "block", "unit": 3}),
         ("inverted", {"block": 100, "layout": "latent", "threads": 1}),
     ],
 )
