@@ -208,3 +208,12 @@ def test_sparse_encoder_export_round_trip(tmp_path):
     untied = fit("csr", 8, split, {**CSR_FAST, "tied": False, "batch_size": 6}, device="cpu")
     with pytest.raises(ValueError, match="allow_untied"):
         export_sparse_encoder(untied, tmp_path / "untied")
+
+
+def test_every_parameter_is_documented():
+    from csrbench.methods import MODALITIES, PARAM_HELP
+
+    for method in METHODS:
+        for modality in MODALITIES:
+            missing = set(method_defaults(method, modality)) - set(PARAM_HELP)
+            assert not missing, (method, missing)

@@ -42,6 +42,20 @@ def auxk_loss(residual_hat: Tensor | None, residual: Tensor) -> Tensor:
     return normalized_mse(residual_hat, residual.detach())
 
 
+def auxk_loss_paper(residual_hat: Tensor | None, residual: Tensor, pre_bias: Tensor) -> Tensor:
+    """AuxK as the paper's (and Gao et al.'s) code writes it: normalised MSE between
+    W_dec z_aux + b_pre and e + b_pre.detach(), z_aux = 0 when nothing is dead.
+
+    Same value as `auxk_loss` when latents are dead, but the pre-bias also receives this
+    loss's gradient, and with no dead latent the loss is mean(e^2)/var(e), not zero, and
+    still moves the pre-bias towards the mean residual. Kept for like-for-like comparisons
+    with the paper's code (the benchmark uses it).
+    """
+    hat = residual_hat if residual_hat is not None else torch.zeros_like(residual)
+    b = pre_bias.float()
+    return normalized_mse(hat.float() + b, residual.detach().float() + b.detach()).nan_to_num(0.0)
+
+
 def normalize_code_values(vals: Tensor, eps: float = 1e-12) -> Tensor:
     """L2-normalise k-sparse codes given by their values (indices within a row are distinct)."""
     return vals / vals.norm(dim=1, keepdim=True).clamp_min(eps)
@@ -75,15 +89,16 @@ def info_nce_self(sim: Tensor, temperature: float, labels: Tensor | None = None)
     """
     n = sim.shape[0]
     logits = sim.float() / temperature
-    diag = logits.diagonal().unsqueeze(1)
     eye = torch.eye(n, dtype=torch.bool, device=sim.device)
-    off = logits.masked_fill(eye, float("-inf")) + math.log(2.0)
+    # every off-diagonal term counts twice (both views): + log 2; the diagonal holds the
+    # view-pair term once
+    terms = torch.where(eye, logits, logits + math.log(2.0))
+    total = torch.logsumexp(terms, 1)
     if labels is None:
-        pos = diag.squeeze(1)
+        pos = logits.diagonal()
     else:
-        same = (labels[:, None] == labels[None, :]) & ~eye
-        pos = torch.logsumexp(torch.cat([diag, off.masked_fill(~same, float("-inf"))], 1), 1)
-    total = torch.logsumexp(torch.cat([diag, off], 1), 1)
+        same = labels[:, None] == labels[None, :]
+        pos = torch.logsumexp(terms.masked_fill(~same, float("-inf")), 1)
     return (total - pos).mean()
 
 

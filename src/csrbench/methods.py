@@ -44,6 +44,7 @@ from torch import Tensor
 from csrbench.codes import SparseCodes, index_dtype
 from csrbench.losses import (
     auxk_loss,
+    auxk_loss_paper,
     cosine_logits,
     false_negative_mask,
     info_nce_pairs,
@@ -129,6 +130,7 @@ _CSR_COMMON: dict[str, Any] = {
     "k_aux": 512,
     "dead_threshold": 10,
     "beta": 1 / 32,
+    "auxk_form": "residual",
     "multi_k": 4,
     "multi_k_weight": 1 / 8,
     "temperature": 0.2,
@@ -164,6 +166,57 @@ _BASELINE: dict[str, Any] = {
     "encode_batch_size": 65536,
     "modality": "auto",
     "fields": None,
+}
+
+
+PARAM_HELP: dict[str, str] = {
+    # data
+    "modality": "auto|image|text|multimodal: picks the paper defaults (auto: from the fields)",
+    "fields": "fields to train on (default: the relevance pair, else the only/'image' field)",
+    # optimisation (trained methods)
+    "lr": "Adam learning rate (constant)",
+    "batch_size": "training units per step: rows, or relevance pairs for two-field splits",
+    "epochs": "passes over the training units",
+    "adam_eps": "Adam epsilon (the paper: 6.25e-10)",
+    "betas": "Adam betas",
+    "weight_decay": "Adam weight decay",
+    "amp": "auto|true|false: bf16 autocast on CUDA (ignored on CPU)",
+    "max_steps": "stop after this many steps (tests, smoke runs); null = all epochs",
+    "progress": "show a tqdm progress bar",
+    "sync_every": "copy log values to the host every N steps (GPU runs sync only then)",
+    "drop_last": "drop the last partial batch of an epoch",
+    # CSR family
+    "h": "number of latents (null: expansion * d)",
+    "expansion": "h = expansion * d when h is null (the paper: 4)",
+    "tied": "decoder = encoder transpose (one parameter), as the paper",
+    "k_aux": "AuxK: how many dead latents reconstruct the residual (the paper: 512)",
+    "dead_threshold": "a latent is dead after this many optimiser steps without firing",
+    "beta": "weight of the AuxK loss (1/32)",
+    "auxk_form": "residual (zero when nothing is dead) | paper (the paper code's form)",
+    "multi_k": "multi-k loss uses the top multi_k * k latents (4)",
+    "multi_k_weight": "weight of the multi-k reconstruction loss (1/8)",
+    "gamma": "weight of the contrastive loss (0.1 image, 1.0 text/multimodal; sae: 0)",
+    "temperature": "InfoNCE temperature on L2-normalised codes (0.2)",
+    "positives": "auto|pairs|labels|self: what counts as a contrastive positive",
+    "contrastive_on": "auto|codes|recon: contrast sparse codes, or (CLIP form) reconstructions",
+    "symmetric": "auto|true|false: both retrieval directions (auto: multimodal only)",
+    "logit_scale": "scale of the 'recon' form / multimodal MRL (null: provenance, else 100)",
+    "init_pre_bias": "zeros (the paper) | mean of the training rows",
+    "sparse_backward": "auto|true|false: encoder gradient by sparse matmul (auto by K/h)",
+    "k_init": "csr-v2: k at the first step, annealed linearly to k",
+    "anneal_frac": "csr-v2: fraction of the steps over which k is annealed (0.7)",
+    # MRL
+    "head": "linear | mlp (residual MLP); both start at the identity",
+    "mlp_hidden": "hidden width of the mlp head (null: d)",
+    "nesting": "prefix sizes m (null: 8, 16, 32, ... up to d, plus the fitted k)",
+    "smallest_m": "smallest prefix of the default nesting",
+    "objective": "auto|labels|pairs|similarity (auto: pairs, else labels, else similarity)",
+    # encoding and baselines
+    "value_dtype": "dtype of encoded values (and of the bytes axis): float16 | float32",
+    "encode_batch_size": "rows per encode batch",
+    "center": "pca: subtract the training mean",
+    "int8_quantile": "int8: quantile of |x| mapped to 127 (1.0 = the max)",
+    "binary_center": "binary: threshold each dim at its training mean (else at 0)",
 }
 
 
@@ -618,6 +671,9 @@ class CSRObjective:
         self.model, self.data, self.p, self.k = model, data, p, k
         self.gamma = float(p["gamma"])
         self.beta = float(p["beta"])
+        self.auxk_form = p["auxk_form"]
+        if self.auxk_form not in ("residual", "paper"):
+            raise ValueError(f"auxk_form must be residual|paper, got {self.auxk_form!r}")
         self.anneal = method == "csr-v2"
         self.k_init = max(int(p.get("k_init", k)), k)
         if self.anneal and self.k_init > model.h:
@@ -679,18 +735,20 @@ class CSRObjective:
         enc = model.encode_train(x, k_top=k_top, aux=self.beta > 0, update_stats_k=k)
         idx, vals = enc["idx"], enc["vals"]
         assert idx is not None and vals is not None
-        x_hat = model.decode_sparse(idx[:, :k], vals[:, :k])
+        n_aux = 0 if enc["idx_aux"] is None else enc["idx_aux"].shape[1]
+        parts = model.decode_parts(
+            enc["all_idx"],
+            enc["all_vals"],
+            [k, k_top - k, n_aux],  # type: ignore[arg-type]
+        )
+        x_hat = parts[0] + model.pre_bias
         loss_k = mse(x_hat, x)
-        if k_top > k:
-            x_hat_multi = x_hat + model.decode_sparse(idx[:, k:], vals[:, k:], bias=False)
-            loss_multi = mse(x_hat_multi, x)
+        loss_multi = mse(x_hat + parts[1], x) if k_top > k else loss_k
+        e_hat = parts[-1] if n_aux else None
+        if self.auxk_form == "paper":
+            loss_aux = auxk_loss_paper(e_hat, (x - x_hat).detach(), model.pre_bias)
         else:
-            loss_multi = loss_k
-        residual = (x - x_hat).detach()
-        e_hat = None
-        if enc["idx_aux"] is not None:
-            e_hat = model.decode_sparse(enc["idx_aux"], enc["vals_aux"], bias=False)  # type: ignore[arg-type]
-        loss_aux = auxk_loss(e_hat, residual)
+            loss_aux = auxk_loss(e_hat, (x - x_hat).detach())
         loss_c = x.new_zeros(())
         if self.gamma > 0:
             loss_c = self.contrastive(idx[:, :k], vals[:, :k], x_hat, ids, src, tgt)

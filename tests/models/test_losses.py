@@ -76,3 +76,19 @@ def test_normalized_mse_divides_by_batch_variance_and_survives_constant_targets(
     assert torch.allclose(normalized_mse(r, t), ((r - t) ** 2).mean() / var)
     const = torch.ones(5, 3)
     assert torch.isfinite(normalized_mse(const * 2, const))
+
+
+def test_paper_form_auxk_matches_residual_form_value_but_also_trains_the_pre_bias():
+    from csrbench.losses import auxk_loss, auxk_loss_paper
+
+    torch.manual_seed(0)
+    e = torch.randn(16, 6)
+    e_hat = torch.randn(16, 6, requires_grad=True)
+    b = torch.randn(6, requires_grad=True)
+    assert torch.allclose(auxk_loss(e_hat, e), auxk_loss_paper(e_hat, e, b))
+    # nothing dead: ours is exactly 0, the paper's is mean(e^2)/var(e) and moves b_pre
+    assert float(auxk_loss(None, e)) == 0.0
+    paper = auxk_loss_paper(None, e, b)
+    assert float(paper.detach()) > 0
+    (g,) = torch.autograd.grad(paper, b)
+    assert g.abs().sum() > 0

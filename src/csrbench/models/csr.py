@@ -52,7 +52,14 @@ def topk_stable(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
             sv, si = torch.sort(x[rows], dim=1, descending=True, stable=True)
             vals[rows] = sv[:, :k]
             idx[rows] = si[:, :k]
-    return canonical_order(idx, vals)
+    # topk's output is already by value descending; only rows with equal values inside
+    # the selection need the (slow on CPU) index tie-break sort.
+    inner = (vals[:, 1:] == vals[:, :-1]).any(dim=1) if k > 1 else None
+    if inner is not None and bool(inner.any()):
+        rows = inner.nonzero().squeeze(1)
+        ri, rv = canonical_order(idx[rows], vals[rows])
+        idx[rows], vals[rows] = ri, rv
+    return idx, vals
 
 
 def canonical_order(idx: Tensor, vals: Tensor) -> tuple[Tensor, Tensor]:
@@ -249,6 +256,7 @@ class CSR(nn.Module):
         out: dict[str, Tensor | None] = {"idx": idx, "vals": vals[:, :k_top], "pre": pre}
         out["idx_aux"] = idx_aux
         out["vals_aux"] = None if idx_aux is None else vals[:, k_top:]
+        out["all_idx"], out["all_vals"] = all_idx, vals
         return out
 
     # ---- decoder -------------------------------------------------------------------
@@ -258,6 +266,26 @@ class CSR(nn.Module):
         w = self.decoder_weight
         out = F.embedding_bag(idx, w, per_sample_weights=vals.to(w.dtype), mode="sum")
         return out + self.pre_bias if bias else out
+
+    def decode_parts(self, idx: Tensor, vals: Tensor, sizes: list[int]) -> list[Tensor]:
+        """W_dec z for consecutive groups of slots (e.g. top-k | the rest of top-4k | AuxK).
+
+        One `embedding_bag` call with one bag per (row, group) instead of one call per
+        group: the backward then zero-fills and scatters the decoder gradient once.
+        Returns one [n, d] tensor per group, without the pre-bias.
+        """
+        n, total = idx.shape
+        if sum(sizes) != total:
+            raise ValueError(f"group sizes {sizes} do not add up to {total} slots")
+        sizes = [s for s in sizes if s > 0]
+        starts = torch.tensor([0, *sizes[:-1]], device=idx.device).cumsum(0)
+        offsets = (torch.arange(n, device=idx.device)[:, None] * total + starts[None, :]).reshape(-1)
+        w = self.decoder_weight
+        out = F.embedding_bag(
+            idx.reshape(-1), w, offsets, mode="sum", per_sample_weights=vals.reshape(-1).to(w.dtype)
+        )
+        out = out.view(n, len(sizes), -1)
+        return [out[:, i] for i in range(len(sizes))]
 
     def decode_dense(self, z: Tensor) -> Tensor:
         """W_dec z + b_pre from an [n, h] dense code (reference path, tests only)."""
