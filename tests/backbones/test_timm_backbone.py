@@ -98,9 +98,12 @@ def test_default_build_drops_classifier(digits) -> None:
 
 def test_tensor_preprocessing_matches_timm_pil_transform(effnet: TimmBackbone, digits) -> None:
     rgb = skdata.chelsea()[::3, ::3]  # non-square RGB, downscaled
-    for batch in (digits, rgb[None]):
+    rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 9, np.uint8)], axis=-1)
+    for batch in (digits, digits[..., None], rgb[None], rgba[None]):
         ours = preprocess_uint8(batch, effnet.spec, effnet.device)
-        pil = torch.stack([effnet.pil_transform(Image.fromarray(a).convert("RGB")) for a in batch])
+        pil = torch.stack(
+            [effnet.pil_transform(Image.fromarray(a.squeeze()).convert("RGB")) for a in batch]
+        )
         assert ours.shape == pil.shape == (len(batch), 3, 224, 224)
         # within one grey level of PIL's uint8 resampling (1/255/std ~ 0.0175)
         assert (ours - pil).abs().max() < 0.018

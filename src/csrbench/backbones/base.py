@@ -18,7 +18,9 @@ against the PIL transform. Modes it cannot reproduce fall back to the PIL transf
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from os import PathLike, fspath
@@ -101,59 +103,90 @@ def _shortest_side_size(h: int, w: int, size: int) -> tuple[int, int]:
 def preprocess_uint8(batch: np.ndarray, spec: ImageSpec, device: torch.device) -> torch.Tensor:
     """[b, H, W] or [b, H, W, C] uint8 -> normalised float [b, 3, h, w] on `device`.
 
-    Gray images are repeated to 3 channels and a 4th (alpha) channel is dropped, as PIL's
-    convert("RGB") does; resizing follows PIL (see `_resize_like_pil`).
+    Gray images are repeated to 3 channels (after resizing, which is done once per gray
+    image) and a 4th (alpha) channel is dropped, as PIL's convert("RGB") does; resizing
+    follows PIL (see `_resize_crop_like_pil`); then mean/std in one fused step.
     """
     if batch.dtype != np.uint8:
         raise ValueError(f"image arrays must be uint8 (0..255), got {batch.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device, non_blocking=True)
+    x = torch.from_numpy(np.ascontiguousarray(batch))
+    if device.type == "cuda":
+        x = x.pin_memory()  # pageable copies would block the host on the running forward
+    x = x.to(device, non_blocking=True)
     if x.ndim == 3:
-        x = x.unsqueeze(1).expand(-1, 3, -1, -1)
+        x = x.unsqueeze(1)
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4):
-        x = x[..., :3].permute(0, 3, 1, 2)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
+        x = x[..., : min(3, x.shape[-1])].permute(0, 3, 1, 2)
     else:
         raise ValueError(
             f"image arrays must be H x W or H x W x {{1,3,4}}, got item shape {batch.shape[1:]}"
         )
-    x = x.float()
     h, w = x.shape[-2:]
     if spec.resize_mode == "shortest":
         size = spec.resize_size if isinstance(spec.resize_size, int) else min(spec.resize_size)
         out_hw = _shortest_side_size(h, w, size)
     else:
         rs = spec.resize_size
-        out_hw = (rs, rs) if isinstance(rs, int) else tuple(rs)
-    x = _resize_like_pil(x, out_hw, _TORCH_MODES[spec.interpolation]).div_(255.0)
-    ch, cw = spec.crop_size
-    h, w = x.shape[-2:]
-    if ch > h or cw > w:
-        raise ValueError(f"crop {spec.crop_size} larger than resized image {(h, w)}")
-    top = round((h - ch) / 2.0)
-    left = round((w - cw) / 2.0)
-    x = x[..., top : top + ch, left : left + cw]
-    mean = torch.tensor(spec.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, device=device).view(1, -1, 1, 1)
-    return ((x - mean) / std).contiguous()
+        out_hw = (rs, rs) if isinstance(rs, int) else (int(rs[0]), int(rs[1]))
+    x = _resize_crop_like_pil(x, out_hw, spec.crop_size, _TORCH_MODES[spec.interpolation])
+    scale, shift = _normalizer(spec.mean, spec.std, device)
+    return torch.addcmul(shift, x.float(), scale).contiguous()  # broadcasts gray to RGB
 
 
-def _resize_like_pil(x: torch.Tensor, out_hw: tuple[int, int], mode: str) -> torch.Tensor:
-    """Resize float [b, c, h, w] in 0..255 the way PIL resizes a uint8 image.
+@functools.lru_cache(maxsize=16)
+def _normalizer(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x / 255 - mean) / std as x * scale + shift, per channel."""
+    m = torch.tensor(mean, dtype=torch.float64).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1)
+    return (1 / (255 * s)).float().to(device), (-m / s).float().to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_matrix(
+    n_in: int, n_out: int, start: int, length: int, mode: str, device: torch.device
+) -> torch.Tensor:
+    """Rows start..start+length of the [n_out, n_in] 1-D resampling matrix (float64).
+
+    Resampling is linear, so resizing an identity basis with torch's antialiased kernels
+    (PIL's, bicubic a = -0.5) yields exactly the weights F.interpolate would apply.
+    """
+    eye = torch.eye(n_in, dtype=torch.float64).view(1, n_in, 1, n_in)
+    kwargs: dict[str, Any] = {"mode": mode}
+    if mode != "nearest":
+        kwargs.update(antialias=True, align_corners=False)
+    weights = F.interpolate(eye, size=(1, n_out), **kwargs)[0, :, 0, :].T  # [n_out, n_in]
+    return weights[start : start + length].contiguous().to(device)
+
+
+def _resize_crop_like_pil(
+    x: torch.Tensor, out_hw: tuple[int, int], crop: tuple[int, int], mode: str
+) -> torch.Tensor:
+    """Resize uint8 [b, c, h, w] to out_hw the way PIL does, then centre-crop to `crop`.
 
     PIL resamples horizontally, then vertically, rounding and clamping to uint8 after
     each pass. A single 2-D bicubic pass differs visibly wherever the kernel overshoots
     (up to 17/255 on 8x8 digits upscaled to 256); two passes with rounding match PIL
-    to one grey level. Antialiased kernels are PIL's (bicubic a = -0.5).
+    to one grey level. Each pass is a product with a cached [out, in] weight matrix cut
+    to the crop (torchvision's rounding of the crop offset), so pixels outside the crop
+    are never computed; float64 keeps the products exact whatever TF32 settings are on.
+    Returns float64 values in 0..255.
     """
-    kwargs: dict[str, Any] = {"mode": mode}
-    if mode != "nearest":
-        kwargs.update(antialias=True, align_corners=False)
     h, w = x.shape[-2:]
-    if w != out_hw[1]:
-        x = F.interpolate(x, size=(h, out_hw[1]), **kwargs).round_().clamp_(0.0, 255.0)
-    if h != out_hw[0]:
-        x = F.interpolate(x, size=out_hw, **kwargs).round_().clamp_(0.0, 255.0)
+    (oh, ow), (ch, cw) = out_hw, crop
+    if ch > oh or cw > ow:
+        raise ValueError(f"crop {crop} larger than resized image {out_hw}")
+    top, left = round((oh - ch) / 2.0), round((ow - cw) / 2.0)
+    x = x.double()
+    if ow != w:
+        x = (x @ _resize_matrix(w, ow, left, cw, mode, x.device).T).round_().clamp_(0.0, 255.0)
+    else:
+        x = x[..., left : left + cw]
+    if oh != h:
+        x = (_resize_matrix(h, oh, top, ch, mode, x.device) @ x).round_().clamp_(0.0, 255.0)
+    else:
+        x = x[..., top : top + ch, :]
     return x
 
 
@@ -223,6 +256,40 @@ def image_batches(
             yield preprocess_uint8(np.stack(arrays), spec, device)
         else:  # mixed sizes: preprocess one by one, then batch the (equal-size) results
             yield torch.cat([preprocess_uint8(a[None], spec, device) for a in arrays])
+
+
+# On CUDA, `to_host` keeps one batch in flight: batch i+1 is preprocessed and its forward
+# queued before batch i is copied back, so the GPU never waits for the store's host work.
+PIPELINE_CUDA = True
+
+
+def to_host(outputs: Iterator[torch.Tensor], device: torch.device) -> Iterator[np.ndarray]:
+    """float32 numpy batches from device output tensors, in order.
+
+    On CPU (or with PIPELINE_CUDA off) each output is converted as it comes. On CUDA
+    each output is copied asynchronously into pinned host memory and yielded only after
+    the next batch's work has been queued, which overlaps the device->host copy and the
+    caller's host work (sharding, saving) with the next forward.
+    """
+    if device.type != "cuda" or not PIPELINE_CUDA:
+        for out in outputs:
+            yield out.float().cpu().numpy()
+        return
+    pending: deque[tuple[torch.Tensor, torch.cuda.Event]] = deque()
+    for out in outputs:
+        host = torch.empty(out.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(out.float(), non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        pending.append((host, done))
+        if len(pending) > 1:
+            host, done = pending.popleft()
+            done.synchronize()
+            yield host.numpy()
+    while pending:
+        host, done = pending.popleft()
+        done.synchronize()
+        yield host.numpy()
 
 
 def iter_slices(n: int, batch_size: int) -> Iterator[slice]:

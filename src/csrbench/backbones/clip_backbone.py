@@ -30,7 +30,13 @@ import numpy as np
 import open_clip
 import torch
 
-from csrbench.backbones.base import ImageSpec, image_batches, iter_slices, require_kind
+from csrbench.backbones.base import (
+    ImageSpec,
+    image_batches,
+    iter_slices,
+    require_kind,
+    to_host,
+)
 from csrbench.backbones.weights import WeightsError, hash_source, library_versions
 from csrbench.data.base import Field
 from csrbench.devices import amp_dtype, autocast, dtype_name, gpu_name, resolve_device
@@ -149,16 +155,25 @@ class ClipBackbone:
                 self.device,
                 self.num_workers,
             )
-            for x in batches:
-                with torch.inference_mode(), autocast(self.device, self.amp_dtype):
-                    f = self.model.encode_image(x, normalize=self.normalize)
-                yield f.float().cpu().numpy()
+            yield from to_host(self._encode_images(batches), self.device)
         else:
-            for sl in iter_slices(len(field.items), batch_size):
-                tokens = self.tokenizer([str(t) for t in field.items[sl]]).to(self.device)
-                with torch.inference_mode(), autocast(self.device, self.amp_dtype):
-                    f = self.model.encode_text(tokens, normalize=self.normalize)
-                yield f.float().cpu().numpy()
+            yield from to_host(self._encode_texts(field.items, batch_size), self.device)
+
+    def _encode_images(self, batches: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        for x in batches:
+            with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+                f = self.model.encode_image(x, normalize=self.normalize)
+            yield f  # outside the contexts: the consumer runs while we are suspended
+
+    def _encode_texts(self, texts: Any, batch_size: int) -> Iterator[torch.Tensor]:
+        for sl in iter_slices(len(texts), batch_size):
+            tokens = self.tokenizer([str(t) for t in texts[sl]])
+            if self.device.type == "cuda":
+                tokens = tokens.pin_memory()
+            tokens = tokens.to(self.device, non_blocking=True)
+            with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+                f = self.model.encode_text(tokens, normalize=self.normalize)
+            yield f
 
     def provenance(self) -> dict[str, Any]:
         return {

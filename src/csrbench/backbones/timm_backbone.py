@@ -35,7 +35,7 @@ import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from csrbench.backbones.base import ImageSpec, image_batches, require_kind
+from csrbench.backbones.base import ImageSpec, image_batches, require_kind, to_host
 from csrbench.backbones.weights import (
     WeightsError,
     cached_hub_file,
@@ -247,12 +247,15 @@ class TimmBackbone:
             self.device,
             self.num_workers,
         )
+        yield from to_host(self._forward(batches), self.device)
+
+    def _forward(self, batches: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
         for x in batches:
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), autocast(self.device, self.amp_dtype):
                 f = self.features(x)
-            yield f.float().cpu().numpy()
+            yield f  # outside the contexts: the consumer runs while we are suspended
 
     def provenance(self) -> dict[str, Any]:
         cfg = {k: _jsonable(v) for k, v in self.data_config.items()}
