@@ -194,8 +194,11 @@ if HAVE_NUMBA:
                         if w == 0.0:
                             continue
                         key = q_idx[q, s] * sj + b * sb
-                        for p in range(offsets[key], offsets[key + 1]):
-                            a[post_ids[p]] += w * post_vals[p]
+                        # slices index from 0, which spares the negative-index checks
+                        seg_ids = post_ids[offsets[key] : offsets[key + 1]]
+                        seg_vals = post_vals[offsets[key] : offsets[key + 1]]
+                        for p in range(seg_ids.shape[0]):
+                            a[seg_ids[p]] += w * seg_vals[p]
                     sizes[r] = _scan_block(a, nb, base, hs[r], hi[r], sizes[r], k)
             for r in range(m):
                 q, size, rs, ri = q0 + r, sizes[r], hs[r], hi[r]
