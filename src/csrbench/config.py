@@ -76,11 +76,14 @@ def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
 
 def _fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
     defs = schema["$defs"]
-    for key, prop in defs["embed"]["properties"].items():
-        config["embed"].setdefault(key, prop["default"])
+    for section in ("embed", "train"):
+        config.setdefault(section, {})
+        for key, prop in defs[section]["properties"].items():
+            config[section].setdefault(key, copy.deepcopy(prop["default"]))
     for exp in config["experiments"].values():
-        for key in ("train_split", "eval_split"):
-            exp.setdefault(key, defs["experiment"]["properties"][key]["default"])
+        for key, prop in defs["experiment"]["properties"].items():
+            if "default" in prop:
+                exp.setdefault(key, copy.deepcopy(prop["default"]))
     for ds in config["datasets"].values():
         ds.setdefault("params", {})
 

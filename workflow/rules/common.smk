@@ -17,8 +17,13 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
     backbone=r"[A-Za-z0-9_-]+",
     split=r"[A-Za-z0-9_-]+",
+    experiment=r"[A-Za-z0-9_-]+",
+    method=r"[a-z0-9-]+",
+    budget=r"k[0-9]+|all",
+    cbudget=r"k[0-9]+|full",
 
 
+# Path patterns for building target lists; the rules spell the same paths literally.
 EMBEDDINGS = "results/embeddings/{dataset}/{backbone}/{split}"
 
 
@@ -50,4 +55,76 @@ def backbone_spec(wildcards):
 
 def embed_mem_mb(wildcards, attempt):
     """Peak memory is the model plus a shard of rows, not the dataset: a flat request."""
+    return 8000 * attempt
+
+
+# ---- training and encoding ---------------------------------------------------------
+from csrbench.method_catalog import code_budget, method_info, model_budget
+
+MODELS = "results/models/{experiment}/{method}/{budget}"
+CODES = "results/codes/{experiment}/{method}/{cbudget}"
+
+
+def experiment_embeddings(experiment, split):
+    exp = config["experiments"][experiment]
+    return EMBEDDINGS.format(
+        dataset=exp["dataset"], backbone=exp["backbone"], split=split
+    )
+
+
+def train_embeddings(wildcards):
+    exp = config["experiments"][wildcards.experiment]
+    return experiment_embeddings(wildcards.experiment, exp["train_split"])
+
+
+def budget_k(budget):
+    """`k32` -> 32; `all` and `full` -> None."""
+    return int(budget[1:]) if budget.startswith("k") else None
+
+
+def method_params(wildcards):
+    exp = config["experiments"][wildcards.experiment]
+    return {
+        "method": wildcards.method,
+        "k": budget_k(wildcards.budget),
+        "modality": exp["modality"],
+        "seed": exp["seed"],
+        "overrides": exp["method_params"].get(wildcards.method, {}),
+        "device": config["train"]["device"],
+    }
+
+
+def model_for_codes(wildcards):
+    """The fitted model that serves (method, budget): its own k for CSR, `all` otherwise."""
+    model = MODELS.format(
+        experiment=wildcards.experiment,
+        method=wildcards.method,
+        budget=model_budget(wildcards.method, budget_k(wildcards.cbudget)),
+    )
+    return f"{model}/model.safetensors"
+
+
+def code_budgets(exp):
+    """(method, code budget) pairs an experiment evaluates: every k, or `full` once."""
+    return sorted({(m, code_budget(m, k)) for m in exp["methods"] for k in exp["k"]})
+
+
+def all_codes():
+    return sorted(
+        CODES.format(experiment=name, method=method, cbudget=cbudget)
+        for name, exp in config["experiments"].items()
+        for method, cbudget in code_budgets(exp)
+    )
+
+
+def experiment_split_embeddings(wildcards):
+    """{split: embeddings dir} for every split an experiment reads."""
+    exp = config["experiments"][wildcards.experiment]
+    return {
+        s: experiment_embeddings(wildcards.experiment, s)
+        for s in experiment_splits(exp)
+    }
+
+
+def train_mem_mb(wildcards, attempt):
     return 8000 * attempt

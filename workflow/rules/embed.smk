@@ -1,7 +1,7 @@
 rule embed:
     """Embed one split of a dataset with one backbone (every field it has)."""
     output:
-        directory(EMBEDDINGS),
+        directory("results/embeddings/{dataset}/{backbone}/{split}"),
     log:
         "logs/embed/{dataset}/{backbone}/{split}.log",
     benchmark:
