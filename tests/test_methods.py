@@ -7,11 +7,22 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from csrbench.codes import SparseCodes
 from csrbench.data.base import Relevance
 from csrbench.methods import METHODS, bytes_per_doc, fit, load, method_defaults, method_info
 from csrbench.store import FieldEmbeddings, SplitEmbeddings
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread is faster and far steadier than two on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 TRAIN = {"batch_size": 64, "epochs": 1, "progress": False}
 CSR_FAST = {**TRAIN, "h": 64, "k_aux": 16}

@@ -406,14 +406,11 @@ class FittedMethod:
         self.device = torch.device("cpu")
         self.extra_config: dict[str, Any] = {}
 
-    # subclasses implement these three
+    # subclasses implement these two
     def _encode_batch(self, x: Tensor, k: int | None) -> Any:
         raise NotImplementedError
 
     def state_tensors(self) -> dict[str, Tensor]:
-        raise NotImplementedError
-
-    def _load_state(self, tensors: dict[str, Tensor]) -> None:
         raise NotImplementedError
 
     def _budget(self, k: int | None) -> int | None:
@@ -652,16 +649,25 @@ def _train_config(p: dict[str, Any], seed: int, desc: str) -> TrainConfig:
         weight_decay=float(p["weight_decay"]),
         seed=seed,
         amp=p["amp"],
-        progress=bool(p["progress"]),
+        progress=_flag(p["progress"], "progress"),
         max_steps=p["max_steps"],
         sync_every=int(p["sync_every"]),
         desc=desc,
-        drop_last=bool(p["drop_last"]),
+        drop_last=_flag(p["drop_last"], "drop_last"),
     )
 
 
 def _auto(value: Any, default: Any) -> Any:
     return default if value == "auto" else value
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A boolean parameter given as a bool or as 'true'/'false' (configs, command lines)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return value.lower() in ("true", "yes", "on")
+    raise ValueError(f"parameter {name} must be true or false, got {value!r}")
 
 
 class CSRObjective:
@@ -699,7 +705,7 @@ class CSRObjective:
             raise ValueError(f"contrastive_on must be auto|codes|recon, got {self.on!r}")
         if self.on == "recon" and pos != "pairs":
             raise ValueError("contrastive_on=recon (CLIP form) needs pairs as positives")
-        self.symmetric = bool(_auto(p["symmetric"], data.modality == "multimodal"))
+        self.symmetric = _flag(_auto(p["symmetric"], data.modality == "multimodal"), "symmetric")
         scale = p["logit_scale"] if p["logit_scale"] is not None else data.logit_scale
         self.logit_scale = float(scale) if scale is not None else 100.0
         self.resolved = {
@@ -802,7 +808,7 @@ def _fit_csr(method: str, k: int, split: SplitEmbeddings, p: dict[str, Any], dev
             k,
             k_aux=int(p["k_aux"]),
             dead_threshold=int(p["dead_threshold"]),
-            tied=bool(p["tied"]),
+            tied=_flag(p["tied"], "tied"),
             sparse_backward=p["sparse_backward"],
         )
     if p["init_pre_bias"] == "mean":
@@ -832,7 +838,7 @@ class MRLObjective:
     ):
         self.head, self.clf, self.data, self.p, self.objective = head, clf, data, p, obj
         self.nesting: list[int] = list(p["nesting"])
-        self.symmetric = bool(_auto(p["symmetric"], data.modality == "multimodal"))
+        self.symmetric = _flag(_auto(p["symmetric"], data.modality == "multimodal"), "symmetric")
         scale = p["logit_scale"] if p["logit_scale"] is not None else data.logit_scale
         if data.modality == "multimodal" and scale is not None:
             self.scale = float(scale)
@@ -930,12 +936,12 @@ def _fit_baseline(method: str, k: int | None, split: SplitEmbeddings, p: dict[st
     elif method == "randfs":
         tensors = {"perm": random_permutation(d, seed)}
     elif method == "pca":
-        mean, comps, var = fit_pca(x, center=bool(p["center"]))
+        mean, comps, var = fit_pca(x, center=_flag(p["center"], "center"))
         tensors = {"mean": mean, "components": comps, "explained_variance": var}
     elif method == "int8":
         tensors = {"scale": fit_int8_scale(x, float(p["int8_quantile"]))}
     elif method == "binary":
-        if p["binary_center"]:
+        if _flag(p["binary_center"], "binary_center"):
             total = torch.zeros(d, dtype=torch.float64)
             for b in iter_blocks(x):
                 total += b.double().sum(0)
@@ -973,7 +979,7 @@ def load(directory: str | os.PathLike[str], device: str | torch.device = "cpu") 
             int(k),
             k_aux=int(p["k_aux"]),
             dead_threshold=int(p["dead_threshold"]),
-            tied=bool(p["tied"]),
+            tied=_flag(p["tied"], "tied"),
             sparse_backward=p["sparse_backward"],
         )
         model.load_state_dict(tensors)

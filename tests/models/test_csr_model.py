@@ -10,6 +10,15 @@ from csrbench.losses import auxk_loss
 from csrbench.models.csr import CSR, _GatherLinear, codes_to_dense, topk_stable
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread is faster and far steadier than two on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _model(d: int = 16, h: int = 64, k: int = 4, tied: bool = True, seed: int = 0) -> CSR:
     torch.manual_seed(seed)
     m = CSR(d, h, k, k_aux=8, dead_threshold=3, tied=tied)

@@ -44,19 +44,21 @@ def topk_stable(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
         raise ValueError(f"k must be in [1, {h}], got {k}")
     kk = min(k + 1, h)
     vals, idx = torch.topk(x, kk, dim=1, largest=True, sorted=True)
-    if kk > k:
-        tie = vals[:, k - 1] == vals[:, k]
-        vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
-        if bool(tie.any()):
-            rows = tie.nonzero().squeeze(1)
-            sv, si = torch.sort(x[rows], dim=1, descending=True, stable=True)
-            vals[rows] = sv[:, :k]
-            idx[rows] = si[:, :k]
-    # topk's output is already by value descending; only rows with equal values inside
-    # the selection need the (slow on CPU) index tie-break sort.
+    # ties at the boundary (which latent is selected) and inside the selection (slot
+    # order); topk's output is already by value descending, so rows without ties are done
+    tie = vals[:, k - 1] == vals[:, k] if kk > k else None
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
     inner = (vals[:, 1:] == vals[:, :-1]).any(dim=1) if k > 1 else None
-    if inner is not None and bool(inner.any()):
-        rows = inner.nonzero().squeeze(1)
+    flags = [t for t in (tie, inner) if t is not None]
+    if not flags or not bool(torch.stack(flags).any()):  # one host sync in the common case
+        return idx, vals
+    if tie is not None and bool(tie.any()):
+        rows = tie.nonzero().squeeze(1)
+        sv, si = torch.sort(x[rows], dim=1, descending=True, stable=True)
+        vals[rows] = sv[:, :k]
+        idx[rows] = si[:, :k]
+    rows = (vals[:, 1:] == vals[:, :-1]).any(dim=1).nonzero().squeeze(1) if k > 1 else None
+    if rows is not None and rows.numel():
         ri, rv = canonical_order(idx[rows], vals[rows])
         idx[rows], vals[rows] = ri, rv
     return idx, vals
@@ -279,7 +281,9 @@ class CSR(nn.Module):
             raise ValueError(f"group sizes {sizes} do not add up to {total} slots")
         sizes = [s for s in sizes if s > 0]
         starts = torch.tensor([0, *sizes[:-1]], device=idx.device).cumsum(0)
-        offsets = (torch.arange(n, device=idx.device)[:, None] * total + starts[None, :]).reshape(-1)
+        offsets = (torch.arange(n, device=idx.device)[:, None] * total + starts[None, :]).reshape(
+            -1
+        )
         w = self.decoder_weight
         out = F.embedding_bag(
             idx.reshape(-1), w, offsets, mode="sum", per_sample_weights=vals.reshape(-1).to(w.dtype)
