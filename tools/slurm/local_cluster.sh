@@ -22,6 +22,7 @@
 #   CSRBENCH_SLURM_WAIT       seconds to wait for daemons/node    (60)
 # Needs root (or password-less sudo) for install/start/stop.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # slurmctld, slurmd, munged live here
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATE="$HERE/slurm.conf.template"
@@ -147,6 +148,12 @@ cmd_start() {
         die "$CONF exists and was not written by this script; refusing to overwrite it"
     fi
     cmd_install
+    if [ "$(id -u)" -ne 0 ] && controller_up; then
+        # already running; nothing to (re)configure without root
+        wait_node 'idle|mixed|allocated|completing' "$WAIT"
+        log "cluster up: node $(node_name)"
+        return 0
+    fi
     need_root start
     mkdir -p "$STATE"/{ctld,d,run,log} /etc/slurm
     local new
