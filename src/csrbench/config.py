@@ -76,7 +76,7 @@ def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
 
 def _fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
     defs = schema["$defs"]
-    for section in ("embed", "train"):
+    for section in ("embed", "train", "evaluate"):
         config.setdefault(section, {})
         for key, prop in defs[section]["properties"].items():
             config[section].setdefault(key, copy.deepcopy(prop["default"]))

@@ -117,6 +117,14 @@ def all_codes():
     )
 
 
+def all_metrics():
+    return sorted(
+        f"results/metrics/{name}/{method}/{cbudget}.json"
+        for name, exp in config["experiments"].items()
+        for method, cbudget in code_budgets(exp)
+    )
+
+
 def experiment_split_embeddings(wildcards):
     """{split: embeddings dir} for every split an experiment reads."""
     exp = config["experiments"][wildcards.experiment]

@@ -1,0 +1,21 @@
+"""Adapter for rule `evaluate`: one metrics JSON per (experiment, method, budget)."""
+
+import torch
+
+from csrbench.evaluate import evaluate_job
+from csrbench.joblog import job_log
+
+smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
+
+with job_log(smk.log[0]) as log:
+    torch.set_num_threads(smk.threads)
+    result = evaluate_job(
+        smk.input.codes,
+        {name: smk.input[name] for name in smk.params.splits},
+        smk.params.train_split,
+        smk.params.eval_split,
+        smk.output[0],
+        linear_probe=smk.params.linear_probe,
+        experiment=smk.wildcards.experiment,
+    )
+    log.info("metrics: %s", result["metrics"])

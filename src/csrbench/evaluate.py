@@ -1,0 +1,140 @@
+"""The work behind the `evaluate` rule: every metric an experiment's data supports.
+
+Which metrics run follows from the data, not from a per-dataset switch:
+- a labelled `image` field: 1-NN top-1 (database = train, queries = eval split, exact
+  search on L2-normalised codes) and the linear probe;
+- relevance from `query` to `doc`: retrieval nDCG@10, Recall@{1,10,100}, MRR@10 of the
+  eval split's queries against its documents (cosine on codes);
+- relevance from `text` to `image`: Recall@{1,5,10} in both directions;
+- a labelled text field (`doc` or `text`): classification accuracy (train -> eval) and
+  clustering (V-measure, Hungarian accuracy) of the eval split.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csrbench import metrics
+from csrbench.codes import SparseCodes
+from csrbench.devices import hardware_info
+from csrbench.jobs import CODES_META, _write_json, load_codes
+from csrbench.retrieval import search
+from csrbench.store import load_split
+
+RETRIEVAL_DEPTH = 100
+
+
+def evaluate_job(
+    codes_dir: str | Path,
+    embeddings: dict[str, str | Path],
+    train_split: str,
+    eval_split: str,
+    out_path: str | Path,
+    linear_probe: bool = True,
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """Score one (method, budget) of an experiment and write one JSON."""
+    codes_dir = Path(codes_dir)
+    meta = json.loads((codes_dir / CODES_META).read_text())
+    train = load_split(embeddings[train_split])
+    test = load_split(embeddings[eval_split])
+    result: dict[str, Any] = {
+        "experiment": experiment,
+        "method": meta["method"],
+        "k": meta["k"],
+        "sparse": meta["sparse"],
+        "bytes_per_doc": meta["bytes_per_doc"],
+        "active_dims": _active_dims(meta),
+        "n": {
+            s: {f: int(x.x.shape[0]) for f, x in sp.fields.items()}
+            for s, sp in ((train_split, train), (eval_split, test))
+        },
+        "metrics": {},
+        "seconds": {},
+        "hardware": hardware_info(),
+    }
+    scores, seconds = result["metrics"], result["seconds"]
+
+    def codes(split: str, field: str) -> SparseCodes | np.ndarray:
+        return load_codes(codes_dir, split, field)
+
+    image = test.fields.get("image")
+    if image is not None and image.labels is not None and "image" in train.fields:
+        t = time.perf_counter()
+        scores["knn1_top1"] = metrics.nearest_neighbor_accuracy(
+            codes(train_split, "image"),
+            train.field("image").labels,
+            codes(eval_split, "image"),
+            image.labels,
+        )
+        seconds["knn1"] = time.perf_counter() - t
+        if linear_probe:
+            t = time.perf_counter()
+            scores["linear_probe_top1"] = metrics.linear_probe_accuracy(
+                codes(train_split, "image"),
+                train.field("image").labels,
+                codes(eval_split, "image"),
+                image.labels,
+            )
+            seconds["linear_probe"] = time.perf_counter() - t
+
+    rel = test.relevance
+    if rel is not None and (rel.source, rel.target) == ("query", "doc"):
+        t = time.perf_counter()
+        queries = metrics.l2_normalize(codes(eval_split, "query"))
+        docs = metrics.l2_normalize(codes(eval_split, "doc"))
+        depth = min(RETRIEVAL_DEPTH, test.field("doc").x.shape[0])
+        _, ranked = search(None, docs, queries, depth)
+        scores.update(metrics.retrieval_scores(ranked, rel))
+        seconds["retrieval"] = time.perf_counter() - t
+    if rel is not None and (rel.source, rel.target) == ("text", "image"):
+        t = time.perf_counter()
+        scores.update(
+            metrics.crossmodal_recall(codes(eval_split, "image"), codes(eval_split, "text"), rel)
+        )
+        seconds["crossmodal"] = time.perf_counter() - t
+
+    for name in ("doc", "text"):
+        field = test.fields.get(name)
+        if field is None or field.labels is None or name not in train.fields:
+            continue
+        if train.field(name).labels is None:
+            continue
+        t = time.perf_counter()
+        scores["classification_accuracy"] = metrics.classification_accuracy(
+            codes(train_split, name),
+            train.field(name).labels,
+            codes(eval_split, name),
+            field.labels,
+        )
+        scores.update(metrics.clustering_scores(codes(eval_split, name), field.labels))
+        seconds["classification_clustering"] = time.perf_counter() - t
+        break
+
+    if not scores:
+        raise ValueError(
+            f"no metric applies to the fields {sorted(test.fields)} of {embeddings[eval_split]}: "
+            "image metrics need a labelled 'image' field, retrieval a query->doc relevance, "
+            "image-text a text->image relevance, classification a labelled 'doc' or 'text'"
+        )
+    result["metrics"] = {k: _plain(v) for k, v in scores.items()}
+    _write_json(Path(out_path), result)
+    return result
+
+
+def _active_dims(meta: dict[str, Any]) -> int | None:
+    if meta["k"] is not None:
+        return int(meta["k"])
+    for split in meta["splits"].values():
+        for field in split["fields"].values():
+            return int(field["shape"][1])
+    return None
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
