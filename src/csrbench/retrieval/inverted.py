@@ -16,9 +16,10 @@ scatter-adds the block's part of each of the query's posting lists, then scans t
 accumulator once, feeding a K-slot heap and zeroing it; scoring and top-K are fused
 and no [n_queries, n_docs] matrix ever exists. Queries are handed to threads
 dynamically (numba prange, chunk size 1), each with its own accumulator and heap.
-Measured on 2 cores (Xeon, AVX-512): ~1.1 ns per posting per core, near the memory
-bandwidth a query-at-a-time traversal needs; smaller blocks (L1-sized accumulators) and
-scoring several queries per block pass (sharing cached postings) were both slower.
+Measured on 2 cores (Xeon, AVX-512): ~1.0-1.1 ns per posting per core including the
+scan, about twice the cost of merely streaming the same postings (0.45 ns); an
+L1-resident accumulator did not make the scatter cheaper, and smaller blocks or scoring
+several queries per block pass (to share cached postings) were slower.
 
 `inverted-torch` (pure torch, also on CUDA): posting lists per latent over the whole
 database (int32 doc ids sorted within a list, CSR-style offsets). Queries are grouped
@@ -26,9 +27,10 @@ so that a group's gathered postings and its [group, n] accumulator fit a memory 
 the accumulator is allocated once and reused across groups; each group is one gather +
 index_add_ + tie-exact torch.topk.
 
-Tie rule (both): scores are scanned in increasing doc id and a doc enters a full heap
-only with a strictly higher score than the heap's worst, whose order is (score, then
-higher id = worse); so equal scores keep the lower ids, as in every other engine.
+Tie rule: the numba kernel scans scores in increasing doc id and a doc enters a full
+heap only with a strictly higher score than the heap's worst, whose order is (score,
+then higher id = worse); so equal scores keep the lower ids, as in every other engine
+(`inverted-torch` gets the same from the shared tie-exact top-k in `_topk`).
 Documents sharing no latent with the query score exactly 0 and take part like any
 other (with few matches, the top-K is padded by the lowest-id zero-score documents,
 just as exact dense search would do).
