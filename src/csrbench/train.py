@@ -149,7 +149,8 @@ def train(
             loss.backward()
             opt.step()
             extra = objective.after_step()
-            pending.append((step, epoch, len(ids), {**out, **extra}))
+            logged = {key: v.detach() if isinstance(v, Tensor) else v for key, v in out.items()}
+            pending.append((step, epoch, len(ids), {**logged, **extra}))
             window_samples += len(ids)
             step += 1
             bar.update(1)
