@@ -177,7 +177,9 @@ def train_ours(x: np.ndarray, init: dict[str, torch.Tensor], a: argparse.Namespa
     model.load_state_dict({**model.state_dict(), **init})
     model.to(dev).train()
     obj = CSRObjective(model, data, p, "csr", a.k)
-    cfg = TrainConfig(batch_size=a.batch, epochs=a.epochs, lr=a.lr, seed=a.seed, progress=False)
+    cfg = TrainConfig(
+        batch_size=a.batch, epochs=a.epochs, lr=a.lr, seed=a.seed, progress=False, amp=a.amp
+    )
     c0 = time.process_time()
     res = train(obj, data.n_units, cfg, dev)
     cpu = time.process_time() - c0
@@ -187,16 +189,19 @@ def train_ours(x: np.ndarray, init: dict[str, torch.Tensor], a: argparse.Namespa
 
 
 @torch.no_grad()
-def recon_mse(x: np.ndarray, state: dict[str, torch.Tensor], k: int, h: int) -> float:
+def recon_mse(
+    x: np.ndarray, state: dict[str, torch.Tensor], k: int, h: int, dev: torch.device
+) -> float:
     """Top-k reconstruction MSE on all rows, one function for both models."""
     from csrbench.models.csr import CSR
 
     m = CSR(x.shape[1], h, k)
     m.load_state_dict({**m.state_dict(), **state})
+    m.to(dev)
     xt = torch.from_numpy(x)
     err = 0.0
     for s in range(0, len(xt), 8192):
-        xb = xt[s : s + 8192]
+        xb = xt[s : s + 8192].to(dev)
         err += float(((m(xb) - xb) ** 2).sum())
     return err / xt.numel()
 
@@ -275,8 +280,8 @@ def worker(a: argparse.Namespace) -> None:
         "samples_per_s": out["rows"] / out["wall_s"],
         "samples_per_cpu_s": out["rows"] / out["cpu_s"],
         "threads": torch.get_num_threads(),
-        "recon_mse": recon_mse(x, out["state"], a.k, h),
-        "init_recon_mse": recon_mse(x, init, a.k, h),
+        "recon_mse": recon_mse(x, out["state"], a.k, h, dev),
+        "init_recon_mse": recon_mse(x, init, a.k, h, dev),
         "peak_rss_mb": peak_rss / 1024,
         "train_rss_increase_mb": mem.increase_mb,
         "device": str(dev),
@@ -331,6 +336,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--amp", action="store_true", help="ours with bf16 autocast on CUDA")
     ap.add_argument("--skip-ref", action="store_true", help="ours only (e.g. on a GPU)")
     ap.add_argument(
         "--memory-runs",
@@ -353,7 +359,7 @@ def main() -> None:
         "--dead-threshold", str(a.dead_threshold), "--batch", str(a.batch),
         "--epochs", str(a.epochs), "--lr", str(a.lr), "--gamma", str(a.gamma),
         "--seed", str(a.seed), "--device", a.device, "--threads", str(a.threads),
-        "--auxk-form", a.auxk_form,
+        "--auxk-form", a.auxk_form, *(["--amp"] if a.amp else []),
     ]  # fmt: skip
     if a.data:
         common += ["--data", a.data]
@@ -391,6 +397,8 @@ def main() -> None:
                 )
                 row[f"{impl}_recon_mse"] = statistics.median(x["recon_mse"] for x in rs)
                 row["init_recon_mse"] = rs[0]["init_recon_mse"]
+                if "peak_cuda_mb" in rs[0]:  # exact (allocator) on CUDA: no memory run needed
+                    row[f"{impl}_peak_cuda_mb"] = max(x["peak_cuda_mb"] for x in rs)
             if impl in mem:
                 row[f"{impl}_train_peak_mb"] = mem[impl]["train_rss_increase_mb"]
                 if "peak_cuda_mb" in mem[impl]:
@@ -412,6 +420,8 @@ def main() -> None:
         ("init MSE", "init_recon_mse", "{:>10.3e}"),
         ("ours train MB", "ours_train_peak_mb", "{:>14.0f}"),
         ("ref train MB", "ref_train_peak_mb", "{:>13.0f}"),
+        ("ours CUDA MB", "ours_peak_cuda_mb", "{:>13.0f}"),
+        ("ref CUDA MB", "ref_peak_cuda_mb", "{:>12.0f}"),
     ]
     print(" ".join(f"{name:>{len(fmt.format(1.0))}}" for name, _, fmt in cols))
     for row in summary:
