@@ -118,3 +118,12 @@ def test_precomputed_paths_are_checked(default_config: dict, tmp_path: Path) -> 
         ConfigError, match=r"datasets\.mine\.params\.splits\.train\.fields\.image\.embeddings"
     ):
         validate_config(cfg)
+
+
+def test_key_order_is_canonical(default_config: dict) -> None:
+    """Reordering keys in the YAML must not change the params Snakemake compares."""
+    reordered = {key: default_config[key] for key in reversed(list(default_config))}
+    reordered["embed"] = dict(reversed(list(default_config["embed"].items())))
+    a, b = validate_config(default_config), validate_config(reordered)
+    assert list(a["embed"]) == list(b["embed"]) == sorted(a["embed"])
+    assert a == b

@@ -40,7 +40,20 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     _fill_defaults(config, schema)
     _check_references(config)
     _check_paths(config)
-    return config
+    return _sorted(config)
+
+
+def _sorted(value: Any) -> Any:
+    """Mappings with sorted keys, recursively.
+
+    Rules pass config sections as `params`, which Snakemake compares between runs to
+    decide what to rerun; its comparison is order-sensitive, so without a canonical
+    order, merely reordering keys in the YAML would rerun every job."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def _error_rank(error: jsonschema.ValidationError) -> tuple[int, int]:

@@ -58,3 +58,13 @@ class Workflow:
 @pytest.fixture()
 def wf() -> type[Workflow]:
     return Workflow
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A scratch directory where the tiny CI config has run to completion once."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    config = workdir / "test.yaml"
+    config.write_text((ROOT / "config" / "test.yaml").read_text())
+    snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    return workdir, config

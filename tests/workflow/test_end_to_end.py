@@ -1,0 +1,68 @@
+"""The whole DAG on the tiny CI config, run for real: embed -> train -> encode -> evaluate."""
+
+from __future__ import annotations
+
+import json
+import time
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_stage_wrote_its_outputs(finished_run, wf) -> None:
+    workdir, _ = finished_run
+    cfg = wf.load_yaml("config/test.yaml")
+    emb = workdir / "results" / "embeddings"
+    digits = np.load(emb / "digits" / "effnet-lite0" / "train" / "image.npy", mmap_mode="r")
+    assert digits.shape[1] == 1280
+    prov = json.loads((emb / "pycode" / "minilm" / "test" / "provenance.json").read_text())
+    assert prov["fields"]["query"]["d"] == 384
+    assert prov["fields"]["query"]["n"] == prov["fields"]["doc"]["n"]
+    for name, exp in cfg["experiments"].items():
+        for method in exp["methods"]:
+            budgets = ["full"] if method == "full" else [f"k{k}" for k in exp["k"]]
+            for budget in budgets:
+                path = workdir / "results" / "metrics" / name / method / f"{budget}.json"
+                result = json.loads(path.read_text())
+                assert result["method"] == method
+                assert all(
+                    0.0 <= v <= 1.0 for k, v in result["metrics"].items() if k != "n_queries"
+                )
+
+
+def test_metrics_are_not_trivial(finished_run) -> None:
+    workdir, _ = finished_run
+    metrics = workdir / "results" / "metrics"
+    digits = json.loads((metrics / "digits" / "full" / "full.json").read_text())["metrics"]
+    assert digits["knn1_top1"] > 0.6  # chance is 0.1
+    pycode = json.loads((metrics / "pycode" / "full" / "full.json").read_text())["metrics"]
+    assert pycode["ndcg@10"] > 0.5  # chance is about 0.01
+    csr = json.loads((metrics / "pycode" / "csr" / "k8.json").read_text())
+    assert csr["bytes_per_doc"] == 8 * 4 and csr["sparse"]
+
+
+def test_second_run_has_nothing_to_do(finished_run, wf) -> None:
+    workdir, config = finished_run
+    start = time.perf_counter()
+    proc = wf.run(workdir, "--cores", "2", "--configfile", str(config))
+    elapsed = time.perf_counter() - start
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    print(f"no-op run: {elapsed:.2f} s")
+
+
+def test_config_change_reruns_only_what_depends_on_it(finished_run, wf) -> None:
+    workdir, _ = finished_run
+    cfg = wf.load_yaml("config/test.yaml")
+    cfg["backbones"]["minilm"]["max_seq_length"] = 48
+    changed = wf.write_config(workdir / "changed.yaml", cfg)
+    proc = wf.run(workdir, "-n", "--configfile", str(changed))
+    jobs = wf.planned_jobs(proc)
+    assert jobs["embed"] == 2
+    assert "digits" not in proc.stdout.replace("results/embeddings/pycode", "")
+    pycode_codes = sum(
+        1
+        for m in cfg["experiments"]["pycode"]["methods"]
+        for _ in (["full"] if m == "full" else cfg["experiments"]["pycode"]["k"])
+    )
+    assert jobs["evaluate"] == pycode_codes
