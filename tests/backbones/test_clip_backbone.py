@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -120,3 +121,4 @@ def test_provenance_keys(clip) -> None:
         prov["preprocessing"]["image"]["crop_size"]
     ) == (32, 32)
     assert prov["preprocessing"]["text"]["context_length"] == 16
+    json.dumps(prov)  # goes into provenance.json as is

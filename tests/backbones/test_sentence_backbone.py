@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,6 +90,7 @@ def test_provenance(minilm) -> None:
     with open(os.path.join(folder, "model.safetensors"), "rb") as f:
         assert sha == hashlib.sha256(f.read()).hexdigest()
     assert prov["versions"]["sentence-transformers"]
+    json.dumps(prov)  # goes into provenance.json as is
 
 
 def test_image_field_is_rejected(minilm) -> None:

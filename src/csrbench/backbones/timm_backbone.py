@@ -90,8 +90,6 @@ class TimmBackbone:
         self.amp_dtype = amp_dtype(self.device, amp)
         self.amp_requested = bool(amp)
         self._weights_info: dict[str, Any] = {}
-        overrides: dict[str, Any] = {}
-
         self.model, overrides = self._build(model, self.weights, num_classes)
         if preprocess:
             unknown = set(preprocess) - _PREPROCESS_KEYS
