@@ -14,9 +14,15 @@ sparse decode, sparse encoder backward, one-view contrastive on sparse codes).
 Both start from the same weights and see the same batches in the same order (the
 reference's DataLoader samples with the trainer's seeded permutations), with the same h,
 k, batch, steps and loss weights (AuxK in the paper's form unless --auxk-form residual);
-each repeat uses a new seed for both. Throughput is the median over repeats (ours and the reference alternate, each
-in its own subprocess so that peak memory is per run); reconstruction is the top-k MSE on
-all rows after training, computed by the same function for both.
+each repeat uses a new seed (data, init, order) for both. Throughput is the median over
+repeats, ours and the reference alternating, each run in its own subprocess; samples per
+CPU-second is reported too, as it is steadier than wall time on a shared machine.
+Reconstruction is the top-k MSE on all rows after training, computed by the same function
+for both. Peak memory comes from one extra run per loop (--memory-runs): resident memory
+polled during training with heap blocks served by mmap (on CUDA: the allocator's peak).
+
+Use --threads 1 on a machine whose cores other jobs also use: OpenMP barriers in many
+small ops stall whenever another process holds the other core.
 """
 
 from __future__ import annotations
