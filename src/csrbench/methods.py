@@ -56,6 +56,8 @@ from csrbench.losses import (
     similarity_preservation,
     sparse_code_similarity,
 )
+from csrbench.method_catalog import METHODS as METHODS  # re-exported: the registry
+from csrbench.method_catalog import method_info
 from csrbench.models.baselines import (
     binarize,
     fit_int8_scale,
@@ -72,33 +74,6 @@ from csrbench.train import TrainConfig, resolve_device, train
 FORMAT_VERSION = 1
 MODALITIES = ("image", "text", "multimodal")
 
-
-@dataclass(frozen=True)
-class MethodInfo:
-    name: str
-    family: str  # "csr" | "mrl" | "baseline" | "quant"
-    sparse: bool  # encode() returns SparseCodes
-    per_k: bool  # one fit per k (False: one fit serves every k)
-    trainable: bool  # has a training loop (and a log)
-    description: str
-
-
-METHODS: dict[str, MethodInfo] = {
-    m.name: m
-    for m in [
-        MethodInfo("csr", "csr", True, True, True, "Contrastive Sparse Representation"),
-        MethodInfo("sae", "csr", True, True, True, "TopK SAE (CSR without contrastive)"),
-        MethodInfo("csr-v2", "csr", True, True, True, "CSR + k annealing + supervised CL"),
-        MethodInfo("mrl", "mrl", False, False, True, "Matryoshka head on frozen embeddings"),
-        MethodInfo("mrl-e", "mrl", False, False, True, "Matryoshka head, shared classifier"),
-        MethodInfo("full", "baseline", False, False, False, "the full embedding"),
-        MethodInfo("trunc", "baseline", False, False, False, "first m dims"),
-        MethodInfo("pca", "baseline", False, False, False, "top m principal components"),
-        MethodInfo("randfs", "baseline", False, False, False, "m random dims (seeded)"),
-        MethodInfo("int8", "quant", False, False, False, "int8 full embedding"),
-        MethodInfo("binary", "quant", False, False, False, "1-bit full embedding"),
-    ]
-}
 
 # The paper's settings per modality (its code's defaults where the paper is silent).
 # Multimodal: the paper's CLIP code uses batch 64, 3 epochs and a cosine schedule with
@@ -249,14 +224,7 @@ def method_defaults(method: str, modality: str = "text") -> dict[str, Any]:
     return p
 
 
-def _info(method: str) -> MethodInfo:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    return METHODS[method]
-
-
-def method_info(method: str) -> MethodInfo:
-    return _info(method)
+_info = method_info
 
 
 def bytes_per_doc(
