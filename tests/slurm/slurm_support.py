@@ -49,12 +49,6 @@ def controller_state() -> str | None:
     return None
 
 
-@dataclass
-class Node:
-    cpus: int
-    mem_mb: int
-
-
 def job_env(cwd: Path) -> dict[str, str]:
     """The environment of an activated venv: SLURM jobs inherit it (sbatch --export=ALL).
 

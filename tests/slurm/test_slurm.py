@@ -46,14 +46,20 @@ TOY_JOBS = {"prepare": 2, "embed": 2, "train": 2, "bench": 2, "report": 1}
 def job_blocks(log: str) -> list[dict]:
     """The job descriptions snakemake prints ('rule X:' blocks) as dicts.
 
-    Keys: rule, jobid, output (list), resources (dict of str), threads.
+    Keys: rule, local, jobid, output (list), wildcards, resources (dict of str), threads.
     """
     blocks: list[dict] = []
     cur: dict | None = None
     for line in log.splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):$", line)
+        m = re.match(r"^(local)?rule (\w+):$", line)
         if m:
-            cur = {"rule": m.group(1), "output": [], "resources": {}}
+            cur = {
+                "rule": m.group(2),
+                "local": bool(m.group(1)),
+                "output": [],
+                "resources": {},
+                "wildcards": "",
+            }
             blocks.append(cur)
             continue
         if cur is None or not line.startswith("    "):
@@ -65,6 +71,9 @@ def job_blocks(log: str) -> list[dict]:
             cur["output"] = [p.strip() for p in value.split(",")]
         elif key == "jobid":
             cur["jobid"] = int(value)
+        elif key == "wildcards":  # as the plugin names log dirs: values joined by _
+            values = [kv.split("=", 1)[1] for kv in re.split(r", (?=\w+=)", value)]
+            cur["wildcards"] = "_".join(values).replace("/", "_")
         elif key == "threads":
             cur["threads"] = int(value)
         elif key == "resources":
@@ -206,9 +215,7 @@ def write_slow(toy: Path, **seconds: int) -> str:
 
 
 @pytest.mark.slurm
-def test_toy_runs_every_job_through_slurm(
-    toy: Path, tmp_path: Path, snakemake: Snakemake, slurm_node
-) -> None:
+def test_toy_runs_every_job_through_slurm(toy: Path, tmp_path: Path, snakemake: Snakemake) -> None:
     run = toy_run(snakemake, toy, "slurm")
     assert run.returncode == 0, run.log
     assert job_stats(run.log) == {**TOY_JOBS, "all": 1}
@@ -394,9 +401,10 @@ def test_workflow_dry_run_prints_slurm_resources(
 VOLATILE = re.compile(
     r"(second|time|_ms$|^ms|per_s|qps|throughput|speed|date|host|hardware|device|"
     r"node|pid|wall|elapsed|started|finished|path|dir|root|version|cpu|gpu|memory|"
-    r"threads|slurm)",
+    r"threads|slurm|created|timestamp|_at$|utc)",
     re.I,
 )
+DATETIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
 
 def same_json(a, b, where: str, roots: tuple[str, str]) -> None:
@@ -413,6 +421,8 @@ def same_json(a, b, where: str, roots: tuple[str, str]) -> None:
         assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) or (
             math.isnan(a) and math.isnan(b)
         ), f"{where}: {a} != {b}"
+    elif isinstance(a, str) and DATETIME.match(a):
+        assert isinstance(b, str) and DATETIME.match(b), where
     elif isinstance(a, str):
         assert a.replace(roots[0], "<ROOT>") == b.replace(roots[1], "<ROOT>"), where
     else:
@@ -485,41 +495,42 @@ def local_baseline(snapshot: Path, tmp_path_factory) -> Path:
 
 @needs_workflow
 @pytest.mark.slurm
-def test_workflow_on_slurm_matches_local(
+@pytest.mark.slow
+def test_workflow_on_slurm_resumes_and_matches_local(
     tmp_path: Path, snakemake: Snakemake, snapshot: Path, local_baseline: Path
 ) -> None:
+    """config/test.yaml through `--profile slurm`, interrupted with Ctrl-C once two jobs
+    have finished and resumed: every job ran as a SLURM job, no finished job was redone,
+    and the results equal the local `--cores 2` run's (one interrupted run plus its
+    resumption costs about one full run, so this is one test)."""
     repo = repo_copy(snapshot, tmp_path / "repo")
-    run = snakemake([*LOCAL_CLUSTER_ARGS, *TEST_CONFIG], repo, tmp_path / "slurm.log", 2400)
-    assert run.returncode == 0, run.log[-5000:]
-    local_rules = {"all"} | set(re.findall(r"^localrule (\w+):", run.log, re.M))
-    submitted = {b["jobid"] for b in job_blocks(run.log) if b["rule"] not in local_rules}
-    slurm_logs = list((repo / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert len(slurm_logs) == len(submitted) > 0, "every job goes through sbatch"
-    assert len(re.findall(r"has been submitted with SLURM jobid", run.log)) == len(submitted)
-    assert_same_results(repo, local_baseline)
-
-
-@needs_workflow
-@pytest.mark.slurm
-def test_workflow_resumes_after_ctrl_c(
-    tmp_path: Path, snakemake: Snakemake, snapshot: Path, local_baseline: Path
-) -> None:
-    repo = repo_copy(snapshot, tmp_path / "repo")
+    args = [*LOCAL_CLUSTER_ARGS, *TEST_CONFIG]
     log1 = tmp_path / "1.log"
     t0 = time.monotonic()
-    proc = snakemake.start([*LOCAL_CLUSTER_ARGS, *TEST_CONFIG], repo, log1)
-    wait_for(lambda: "Finished jobid" in log1.read_text(), 1800, "a first finished job", proc)
+    proc = snakemake.start(args, repo, log1)
+    wait_for(lambda: log1.read_text().count("Finished jobid") >= 2, 2400, "two finished jobs", proc)
     Snakemake.interrupt(proc, grace=240)
     first = snakemake.finish(proc, log1, 10, t0)
-    if first.returncode == 0:
-        pytest.skip("the run finished before it could be interrupted")
-    assert queued(first.slurm_run_ids) == []
+    assert first.returncode != 0, "the run finished before it could be interrupted"
+    assert queued(first.slurm_run_ids) == [], "Ctrl-C must cancel the run's SLURM jobs"
     done = finished_outputs(first.log)
     assert done
     before = mtimes(repo, done)
 
-    second = snakemake([*LOCAL_CLUSTER_ARGS, *TEST_CONFIG], repo, tmp_path / "2.log", 2400)
+    second = snakemake(args, repo, tmp_path / "2.log", 3600)
     assert second.returncode == 0, second.log[-5000:]
     assert mtimes(repo, done) == before, "finished jobs were redone"
     assert_not_redone(second.log, done)
+
+    # every job of both runs (but `localrules`) was submitted with sbatch and left its log
+    for run in (first, second):
+        jobs = [b for b in job_blocks(run.log) if b["rule"] != "all" and not b["local"]]
+        finished = {int(j) for j in re.findall(r"Finished jobid: (\d+)", run.log)}
+        submitted = {int(j) for j in re.findall(r"Job (\d+) has been submitted", run.log)}
+        assert jobs and {b["jobid"] for b in jobs} & finished <= submitted
+        for b in jobs:
+            if b["jobid"] in finished:
+                logs = repo / ".snakemake/slurm_logs" / f"rule_{b['rule']}" / b["wildcards"]
+                assert list(logs.glob("*.log")), f"no SLURM log: {b['rule']} {b['wildcards']}"
+
     assert_same_results(repo, local_baseline)
