@@ -66,3 +66,23 @@ def test_config_change_reruns_only_what_depends_on_it(finished_run, wf) -> None:
     exp = cfg["experiments"]["pycode"]
     pycode_codes = sum(1 if m == "full" else len(exp["k"]) for m in exp["methods"])
     assert jobs["evaluate"] == pycode_codes
+
+
+def test_bench_job_times_every_engine_on_real_codes(finished_run, tmp_path) -> None:
+    from csrbench.speed import bench_job
+
+    workdir, _ = finished_run
+    res = workdir / "results"
+    out = tmp_path / "speed.json"
+    result = bench_job(
+        res / "codes" / "pycode" / "csr" / "k8",
+        res / "embeddings" / "pycode" / "minilm" / "test",
+        "train",
+        "test",
+        out,
+        repeats=2,
+    )
+    assert json.loads(out.read_text())["method"] == "csr"
+    assert {row["engine"] for row in result["engines"]} >= {"torch-csr"}
+    assert all(row["ms_per_query"] > 0 for row in result["engines"])
+    assert result["database"]["field"] == "doc" and result["queries"]["field"] == "query"

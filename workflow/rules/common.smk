@@ -125,6 +125,15 @@ def all_metrics():
     )
 
 
+def all_speed():
+    """Retrieval-timing JSONs, where `evaluate.speed` is on."""
+    if not config["evaluate"]["speed"]:
+        return []
+    return [
+        path.replace("results/metrics/", "results/bench/") for path in all_metrics()
+    ]
+
+
 def experiment_split_embeddings(wildcards):
     """{split: embeddings dir} for every split an experiment reads."""
     exp = config["experiments"][wildcards.experiment]

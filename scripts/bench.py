@@ -1,0 +1,21 @@
+"""Adapter for rule `bench`: retrieval timing of one (experiment, method, budget)."""
+
+import torch
+
+from csrbench.joblog import job_log
+from csrbench.speed import bench_job
+
+smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
+
+with job_log(smk.log[0]) as log:
+    torch.set_num_threads(smk.threads)
+    result = bench_job(
+        smk.input.codes,
+        smk.input.eval,
+        smk.params.train_split,
+        smk.params.eval_split,
+        smk.output[0],
+        repeats=smk.params.repeats,
+    )
+    for row in result["engines"]:
+        log.info("%s: %.4f ms/query", row["engine"], row["ms_per_query"])
