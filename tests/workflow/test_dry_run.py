@@ -22,7 +22,11 @@ def test_imagenet_config_plans_embeddings(tmp_path: Path, wf) -> None:
             _png(root / split / wnid / "a.JPEG", 10)
     cfg["datasets"]["imagenet"]["params"]["root"] = str(root)
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
-    assert wf.planned_jobs(proc) == {"all": 1, "embed": 2}
+    jobs = wf.planned_jobs(proc)
+    assert jobs["embed"] == 2
+    # default methods: csr and sae per k (4 each), mrl, full, trunc, pca once
+    assert jobs["train"] == 12
+    assert jobs["evaluate"] == jobs["encode"] == jobs["bench"] == 1 + 5 * 4
     assert "results/embeddings/imagenet/rn50/train" in proc.stdout
     assert "results/embeddings/imagenet/rn50/test" in proc.stdout
 
@@ -49,14 +53,16 @@ def test_coco_config_plans_embeddings(tmp_path: Path, wf) -> None:
     )
     cfg["datasets"]["coco"]["params"].update(karpathy_json=str(karpathy), image_root=str(images))
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
-    assert wf.planned_jobs(proc) == {"all": 1, "embed": 2}
+    assert wf.planned_jobs(proc)["embed"] == 2
     assert "results/embeddings/coco/clip-b16/test" in proc.stdout
 
 
 def test_mteb_config_plans_one_embedding_per_task_split(tmp_path: Path, wf) -> None:
     cfg = wf.load_yaml("config/paper/mteb_text.yaml")
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
-    assert wf.planned_jobs(proc) == {"all": 1, "embed": 6}
+    jobs = wf.planned_jobs(proc)
+    assert jobs["embed"] == 6
+    assert jobs["train"] == 3 * 12
 
 
 def test_data_key_pointing_nowhere_names_key_and_layout(tmp_path: Path, wf) -> None:
