@@ -45,7 +45,10 @@ def test_defaults_are_filled(default_config: dict) -> None:
             lambda c: c["embed"].update(batch_sise=3),
             r"unknown key embed\.batch_sise; allowed keys here: amp, batch_size",
         ),
-        (lambda c: c["embed"].update(batch_size="64"), r"embed\.batch_size must be of type integer"),
+        (
+            lambda c: c["embed"].update(batch_size="64"),
+            r"embed\.batch_size must be of type integer",
+        ),
         (lambda c: c["embed"].update(device="gpu"), r"embed\.device"),
         (
             lambda c: c["backbones"]["minilm"].update(type="bert"),
@@ -89,8 +92,14 @@ def test_bad_config_names_the_key(default_config: dict, mutate, message: str) ->
 def test_missing_dataset_path_names_key_and_layout(default_config: dict, tmp_path: Path) -> None:
     cfg = copy.deepcopy(default_config)
     cfg["datasets"]["inet"] = {"loader": "imagefolder", "params": {"root": str(tmp_path / "x")}}
-    cfg["experiments"]["inet"] = {"dataset": "inet", "backbone": "effnet-lite0", "modality": "image"}
-    with pytest.raises(ConfigError, match=r"datasets\.inet\.params\.root = .* does not exist.*<class>"):
+    cfg["experiments"]["inet"] = {
+        "dataset": "inet",
+        "backbone": "effnet-lite0",
+        "modality": "image",
+    }
+    with pytest.raises(
+        ConfigError, match=r"datasets\.inet\.params\.root = .* does not exist.*<class>"
+    ):
         validate_config(cfg)
     (tmp_path / "x" / "train").mkdir(parents=True)
     with pytest.raises(ConfigError, match=r"no 'val' directory for split 'test'"):
