@@ -18,15 +18,16 @@ from typing import Any
 import torch
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn a config value ("auto", "cpu", "cuda", "cuda:N") into a torch device.
 
     "auto" picks the first GPU when one is visible, else the CPU, so the same config runs
     on a laptop and on a cluster node. Asking for CUDA where there is none is an error
     rather than a silent fallback: a paper-scale run on CPU would take days.
     """
-    if device == "auto":
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(device)
     try:
         dev = torch.device(device)
     except RuntimeError as err:

@@ -22,7 +22,7 @@ import numpy as np
 from csrbench import metrics
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info
-from csrbench.jobs import CODES_META, _write_json, load_codes
+from csrbench.jobs import CODES_META, load_codes, write_json
 from csrbench.retrieval import search
 from csrbench.store import load_split
 
@@ -65,22 +65,19 @@ def evaluate_job(
 
     image = test.fields.get("image")
     if image is not None and image.labels is not None and "image" in train.fields:
-        t = time.perf_counter()
-        scores["knn1_top1"] = metrics.nearest_neighbor_accuracy(
+        # database = train, queries = eval split, for both image metrics
+        image_args = (
             codes(train_split, "image"),
             train.field("image").labels,
             codes(eval_split, "image"),
             image.labels,
         )
+        t = time.perf_counter()
+        scores["knn1_top1"] = metrics.nearest_neighbor_accuracy(*image_args)
         seconds["knn1"] = time.perf_counter() - t
         if linear_probe:
             t = time.perf_counter()
-            scores["linear_probe_top1"] = metrics.linear_probe_accuracy(
-                codes(train_split, "image"),
-                train.field("image").labels,
-                codes(eval_split, "image"),
-                image.labels,
-            )
+            scores["linear_probe_top1"] = metrics.linear_probe_accuracy(*image_args)
             seconds["linear_probe"] = time.perf_counter() - t
 
     rel = test.relevance
@@ -123,7 +120,7 @@ def evaluate_job(
             "image-text a text->image relevance, classification a labelled 'doc' or 'text'"
         )
     result["metrics"] = {k: _plain(v) for k, v in scores.items()}
-    _write_json(Path(out_path), result)
+    write_json(Path(out_path), result)
     return result
 
 

@@ -58,7 +58,7 @@ def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]
         "hardware": hardware_info(),
         "embeddings": str(train_dir),
     }
-    _write_json(model_dir / "summary.json", summary)
+    write_json(model_dir / "summary.json", summary)
     return summary
 
 
@@ -101,7 +101,7 @@ def encode_job(
                     fields[name] = {"shape": list(codes.shape)}
                 fields[name]["seconds"] = seconds
             meta["splits"][split_name] = {"embeddings": str(split_dir), "fields": fields}
-        _write_json(tmp / CODES_META, meta)
+        write_json(tmp / CODES_META, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -123,7 +123,7 @@ def load_codes(codes_dir: str | Path, split: str, field: str) -> SparseCodes | n
     return np.load(dense)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)

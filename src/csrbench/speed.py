@@ -19,7 +19,7 @@ import numpy as np
 
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info
-from csrbench.jobs import CODES_META, _write_json, load_codes
+from csrbench.jobs import CODES_META, load_codes, write_json
 from csrbench.metrics import l2_normalize
 from csrbench.retrieval import available_engines, make_engine
 from csrbench.store import load_split
@@ -100,7 +100,7 @@ def bench_job(
         "engines": [time_engine(e, database, queries, repeats) for e in engines],
         "hardware": hardware_info(),
     }
-    _write_json(Path(out_path), result)
+    write_json(Path(out_path), result)
     return result
 
 

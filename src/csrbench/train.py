@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from csrbench.devices import resolve_device as resolve_device  # re-exported for methods
+
 
 class Objective(Protocol):
     """What the trainer needs from a method."""
@@ -67,13 +69,6 @@ class TrainResult:
 
     def write_log(self, path: str | os.PathLike[str]) -> None:
         write_log(self.rows, path)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto'/None -> first GPU if any, else CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def steps_per_epoch(n_units: int, batch_size: int, drop_last: bool = True) -> int:

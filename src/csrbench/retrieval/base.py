@@ -15,9 +15,9 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 
 from csrbench.codes import SparseCodes, index_dtype
+from csrbench.devices import resolve_device as resolve_device  # re-exported for the engines
 
 Database = np.ndarray | SparseCodes
 SearchResult = tuple[np.ndarray, np.ndarray]
@@ -144,13 +144,6 @@ def dense_to_codes(x: np.ndarray) -> SparseCodes:
 def as_codes(x: Database) -> SparseCodes:
     """SparseCodes as they are; dense matrices through `dense_to_codes`."""
     return x if isinstance(x, SparseCodes) else dense_to_codes(x)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto'/None -> cuda when present, else cpu."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def sort_results(scores: np.ndarray, ids: np.ndarray) -> SearchResult:
