@@ -249,6 +249,17 @@ def test_toy_runs_every_job_through_slurm(toy: Path, tmp_path: Path, snakemake: 
         assert a[rel].read_bytes() == b[rel].read_bytes(), rel
 
 
+def assert_partly_done(toy: Path, done: set[str], log: str) -> None:
+    """The interrupted run got past data and at least one embed, and no train finished.
+
+    Which embed finished first depends on how slurmctld orders the two queued jobs on a
+    two-CPU node, so the test asks for one of them, not for a particular one.
+    """
+    assert {"results/data/a.txt", "results/data/b.txt"} <= done, log
+    assert done & {"results/emb/a.txt", "results/emb/b.txt"}, log
+    assert not any((toy / f"results/model/{ds}.txt").exists() for ds in "ab"), log
+
+
 @pytest.mark.slurm
 def test_toy_resumes_after_ctrl_c(toy: Path, snakemake: Snakemake) -> None:
     """Ctrl-C cancels the run's SLURM jobs; the rerun redoes only what had not finished."""
@@ -266,8 +277,7 @@ def test_toy_resumes_after_ctrl_c(toy: Path, snakemake: Snakemake) -> None:
     assert first.returncode != 0
     assert queued(first.slurm_run_ids) == [], "Ctrl-C must cancel the run's SLURM jobs"
     done = finished_outputs(first.log)
-    assert {"results/data/a.txt", "results/emb/a.txt"} <= done, first.log
-    assert not (toy / "results/model/a.txt").exists()
+    assert_partly_done(toy, done, first.log)
     before = mtimes(toy, done)
 
     second = toy_run(snakemake, toy, "2", "--configfile", slow)
@@ -295,7 +305,7 @@ def test_toy_resumes_after_sigkill(toy: Path, snakemake: Snakemake) -> None:
     orphans = queued(first.slurm_run_ids)
     assert orphans, "the killed run's train jobs should still be in SLURM"
     done = finished_outputs(first.log)
-    assert {"results/data/a.txt", "results/emb/a.txt"} <= done
+    assert_partly_done(toy, done, first.log)
     before = mtimes(toy, done)
 
     for run_id in first.slurm_run_ids:
