@@ -93,6 +93,8 @@ def _fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
         config.setdefault(section, {})
         for key, prop in defs[section]["properties"].items():
             config[section].setdefault(key, copy.deepcopy(prop["default"]))
+    for key, prop in defs["scaling"]["properties"].items():  # the one nested section
+        config["evaluate"]["scaling"].setdefault(key, copy.deepcopy(prop["default"]))
     for exp in config["experiments"].values():
         for key, prop in defs["experiment"]["properties"].items():
             if "default" in prop:

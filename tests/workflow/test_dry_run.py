@@ -81,3 +81,15 @@ def test_default_config_is_not_merged_into_a_given_configfile(tmp_path: Path, wf
     cfg = wf.load_yaml("config/paper/mteb_text.yaml")
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     assert "digits" not in proc.stdout
+
+
+def test_scaling_sweeps_follow_evaluate_scaling(tmp_path: Path, wf) -> None:
+    cfg = wf.load_yaml("config/config.yaml")
+    cfg.setdefault("evaluate", {}).update(speed=True, scaling={"methods": ["csr"], "k": [32]})
+    expected = sum("csr" in e["methods"] and 32 in e["k"] for e in cfg["experiments"].values())
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    assert wf.planned_jobs(proc)["scaling"] == expected > 0
+    assert "results/scaling/pycode/csr/k32.json" in proc.stdout
+    cfg["evaluate"]["speed"] = False  # the sweep is a speed benchmark: off with speed
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    assert "scaling" not in wf.planned_jobs(proc)

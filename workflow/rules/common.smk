@@ -145,3 +145,35 @@ def experiment_split_embeddings(wildcards):
 
 def train_mem_mb(wildcards, attempt):
     return 8000 * attempt
+
+
+def all_scaling():
+    """Database-size sweeps: each sparse method and k of `evaluate.scaling` that an
+    experiment fits, where both the sweep and `evaluate.speed` are on."""
+    sweep = config["evaluate"]["scaling"]
+    if not (config["evaluate"]["speed"] and sweep["enabled"]):
+        return []
+    return sorted(
+        f"results/scaling/{name}/{method}/k{k}.json"
+        for name, exp in config["experiments"].items()
+        for method in set(exp["methods"]) & set(sweep["methods"])
+        for k in set(exp["k"]) & set(sweep["k"])
+    )
+
+
+def scaling_mem_mb(wildcards, input, attempt):
+    """Host memory of the largest CPU size: the full-d dense database twice (ours and
+    faiss's copy) plus the codes and engine indexes, at the backbone's width d (read
+    from the embeddings' provenance; unknown until they exist, which Snakemake handles
+    by asking again once they do). GPU-only sizes beyond this are skipped at run time
+    if they do not fit; raise mem_mb with --set-resources for them."""
+    import errno
+    import json
+
+    prov = Path(input.eval) / "provenance.json"
+    if not prov.exists():
+        raise FileNotFoundError(errno.ENOENT, "embeddings not made yet", input.eval)
+    d = max(f["d"] for f in json.loads(prov.read_text())["fields"].values())
+    n = max(config["evaluate"]["scaling"]["sizes"])
+    k = budget_k(wildcards.cbudget)
+    return (int(n * (8 * d + 32 * k) / 2**20) + 2048) * attempt

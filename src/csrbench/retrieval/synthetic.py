@@ -81,7 +81,7 @@ def sample_codes(
         raise ValueError(f"{len(freq)} frequencies for h={h} latents")
     pi = inclusion_probabilities(freq, k)
     rng = np.random.default_rng(seed)
-    idx = np.empty((n, k), dtype=np.int64)
+    idx = np.empty((n, k), dtype=index_dtype(h))  # not int64: 10M rows stay 4x smaller
     steps = np.arange(k, dtype=np.float64)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
@@ -92,9 +92,11 @@ def sample_codes(
         pos = np.searchsorted(cum, u, side="right") - 1
         idx[start:stop] = perm[np.clip(pos, 0, h - 1)]
     _repair_duplicates(idx, pi, rng)
-    vals = np.abs(rng.standard_normal((n, k), dtype=np.float32)) + 0.01
-    vals = -np.sort(-vals, axis=1)
-    return SparseCodes(indices=idx.astype(index_dtype(h)), values=vals.astype(value_dtype), h=h)
+    vals = np.empty((n, k), dtype=value_dtype)
+    for start in range(0, n, 1 << 16):  # in chunks: no [n, k] float32 transients
+        v = np.abs(rng.standard_normal((min(n - start, 1 << 16), k), dtype=np.float32)) + 0.01
+        vals[start : start + len(v)] = -np.sort(-v, axis=1)
+    return SparseCodes(indices=idx, values=vals, h=h)
 
 
 def _repair_duplicates(idx: np.ndarray, pi: np.ndarray, rng: np.random.Generator) -> None:

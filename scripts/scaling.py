@@ -1,0 +1,21 @@
+"""Adapter for rule `scaling`: retrieval time vs database size for one sparse model."""
+
+from csrbench.joblog import job_log
+from csrbench.scaling import scaling_job, set_threads, summary
+
+smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
+
+with job_log(smk.log[0]) as log:
+    set_threads(smk.threads)
+    result = scaling_job(
+        smk.input.codes,
+        smk.input.eval,
+        smk.params.train_split,
+        smk.output[0],
+        experiment=smk.wildcards.experiment,
+        sizes=smk.params.sizes,
+        gpu_sizes=smk.params.gpu_sizes,
+        repeats=smk.params.repeats,
+        progress=log.info,
+    )
+    log.info("summary\n%s", summary(result))

@@ -1,0 +1,603 @@
+"""Retrieval speed against database size: the work behind the `scaling` rule and
+`bench/retrieval_speed.py`.
+
+An experiment's own database is far too small to show how the engines scale, so the
+sweep searches synthetic databases of growing size n. Sparse engines search k-of-h
+codes whose latents are used with the frequencies of a trained model's codes
+(`csrbench.retrieval.synthetic`), so posting lists have the lengths that model would
+give them at size n; dense engines search random unit vectors of the backbone's full
+width d (the paper's dense baseline: faiss IndexFlatIP at full d). Queries come in
+batches of 512; after one warm-up batch (numba compiles there) up to `repeats` other
+batches are timed and the median is reported.
+
+Every engine is reported beside its memory-bandwidth floor: the bytes its algorithm
+must read per batch divided by the read bandwidth measured on this machine, because
+search at these sizes is memory-bound and "x_floor" says how much an engine leaves on
+the table, independent of how fast the machine is:
+
+- dense flat (faiss, torch): the database once per batch, n * d * 4 bytes
+- torch-csr: the document CSR once per batch (int64 column + float32 value per nonzero)
+- inverted engines (query at a time): the posting lists of each query's active latents,
+  summed over the batch's queries; "index once" (each byte of the lists the batch
+  touches read once) is recorded too, the bound a batch-shared traversal could approach
+
+Peak memory is the process RSS high-water mark above the level before the engine was
+built (sampled every 5 ms), plus torch's CUDA peak on GPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import torch
+
+from csrbench.codes import SparseCodes
+from csrbench.devices import hardware_info, resolve_device
+from csrbench.jobs import CODES_META, load_codes, write_json
+from csrbench.retrieval import ENGINES, as_codes, available_engines, make_engine
+from csrbench.retrieval.inverted import posting_list_lengths, postings_touched
+from csrbench.retrieval.synthetic import sample_codes, usage_frequencies
+from csrbench.speed import QUERY_BATCH, TOPK
+from csrbench.store import PROVENANCE, load_split
+
+DEFAULT_ENGINES = ("faiss", "torch", "torch-csr", "inverted", "inverted-torch")
+# engines too slow for the largest CPU sizes unless asked for: max n on CPU
+CPU_MAX_N = {"inverted-torch": 100_000}
+# bytes the sweep holds per document at once, beyond the interpreter (see memory_bytes)
+_BASE_BYTES = 2 << 30
+
+Progress = Callable[[str], None]
+
+
+# ------------------------------------------------------------------------ environment
+
+
+def bench_hardware() -> dict[str, Any]:
+    """`hardware_info()` plus what only the speed numbers depend on: faiss and numba
+    builds and threads, and the load average (a shared machine times slower)."""
+    info = hardware_info()
+    try:
+        import faiss
+
+        info["faiss"] = faiss.__version__
+        info["faiss_gpus"] = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+        info["faiss_threads"] = faiss.omp_get_max_threads()
+    except ImportError:
+        info["faiss"] = None
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+        info["numba_threads"] = numba.get_num_threads()
+    except ImportError:
+        info["numba"] = None
+    info["load_average_at_start"] = list(os.getloadavg())
+    return info
+
+
+def set_threads(n: int) -> None:
+    """Give torch, faiss (OpenMP) and numba the same `n` threads, so that engines are
+    compared on equal hardware (each library otherwise picks its own count)."""
+    torch.set_num_threads(n)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+def read_bandwidth(gib: float = 1.0, repeats: int = 5) -> dict[str, float]:
+    """Read bandwidth in GB/s: best of `repeats` full sums over a `gib` GiB buffer,
+    with numpy (one thread) and torch (all its threads), and on the GPU if present.
+
+    The buffer must be much larger than the last-level cache, or this measures the
+    cache; `cpu_gbs` is the better of numpy and torch (the floor a parallel engine
+    could reach), `gpu_gbs` uses a 4x larger buffer on the GPU.
+    """
+    n = max(1, int(gib * 2**30) // 4)
+    out = _sum_bandwidth(torch.ones(n, dtype=torch.float32), repeats)
+    out["cpu_gbs"] = max(out["numpy_gbs"], out["torch_gbs"])
+    if torch.cuda.is_available():
+        g = _sum_bandwidth(torch.ones(4 * n, dtype=torch.float32, device="cuda"), repeats)
+        out["gpu_gbs"] = g["torch_gbs"]
+        torch.cuda.empty_cache()
+    return out
+
+
+def _sum_bandwidth(x: torch.Tensor, repeats: int) -> dict[str, float]:
+    cuda = x.is_cuda
+
+    def torch_sum() -> None:
+        x.sum()
+        if cuda:
+            torch.cuda.synchronize()
+
+    fns: dict[str, Callable[[], Any]] = {"torch": torch_sum}
+    if not cuda:
+        fns["numpy"] = lambda: x.numpy().sum()
+    out = {}
+    for name, fn in fns.items():
+        fn()
+        best = min(_timed(fn) for _ in range(repeats))
+        out[f"{name}_gbs"] = x.numel() * 4 / best / 1e9
+    return out
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+class PeakRSS:
+    """Samples the process RSS in a thread; `peak` is the high-water mark (bytes).
+
+    A thread, not `ru_maxrss`: that is the high-water mark of the whole process life,
+    so it cannot attribute memory to one engine built after another.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.proc = psutil.Process()
+        self.interval = interval
+        self.start = self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.peak = self.proc.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @property
+    def mb(self) -> float:
+        """Peak above the level at entry, MiB."""
+        return (self.peak - self.start) / 2**20
+
+
+def memory_bytes(n: int, d: int, k: int) -> int:
+    """Host memory the sweep needs at size n: the dense database twice (ours and faiss's
+    copy), the codes, torch-csr's int64 columns and the posting-length transient, plus
+    the interpreter and libraries. Used to skip sizes that cannot fit (a guard, not a
+    measurement: `peak_rss_mb` in the results is the measurement)."""
+    return int(n * (2 * d * 4 + 32 * k)) + _BASE_BYTES
+
+
+def memory_available() -> int:
+    """Bytes this job may still allocate: free memory, capped by the job's cgroup (v2)
+    and a SLURM allocation, which kill a job that exceeds them however much is free."""
+    avail = psutil.virtual_memory().available
+    slurm_mb = os.environ.get("SLURM_MEM_PER_NODE", "")
+    if slurm_mb.isdigit():
+        avail = min(avail, int(slurm_mb) * 2**20 - psutil.Process().memory_info().rss)
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        current = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            avail = min(avail, int(limit) - current)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+# ------------------------------------------------------------------------ data
+
+
+def dense_unit(n: int, d: int, seed: int) -> np.ndarray:
+    """[n, d] float32 random unit vectors (torch's generator: fast and multi-threaded)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    x /= x.norm(dim=1, keepdim=True)
+    return x.numpy()
+
+
+def batches(x: SparseCodes | np.ndarray, size: int) -> list[SparseCodes | np.ndarray]:
+    """Consecutive batches of `size` rows (views, no copies)."""
+    if isinstance(x, SparseCodes):
+        return [
+            SparseCodes(x.indices[i : i + size], x.values[i : i + size], x.h)
+            for i in range(0, x.n, size)
+        ]
+    return [x[i : i + size] for i in range(0, len(x), size)]
+
+
+def _rows(x: SparseCodes | np.ndarray) -> int:
+    return x.n if isinstance(x, SparseCodes) else len(x)
+
+
+# ------------------------------------------------------------------------ measurement
+
+
+def floor_bytes(
+    name: str, n: int, d: int, batch: SparseCodes | np.ndarray, lengths: np.ndarray | None
+) -> dict[str, float]:
+    """Bytes per batch the engine's algorithm must read (see the module docstring).
+
+    `lengths` are the database's posting-list lengths (int [h]); unused for dense engines.
+    """
+    if ENGINES[name].kind == "dense":
+        return {"floor_bytes": float(n * d * 4)}
+    if lengths is None:
+        raise ValueError(f"sparse engine {name!r} needs the posting-list lengths")
+    if name == "torch-csr":
+        return {"floor_bytes": float(int(lengths.sum()) * (8 + 4))}
+    per_posting = 2 + 4 if name == "inverted" else 4 + 4  # uint16 local id / int32 id
+    touched = postings_touched(lengths, batch)
+    q = as_codes(batch)
+    used = np.unique(q.indices[q.values != 0].astype(np.int64))
+    return {
+        "floor_bytes": float(touched.sum() * per_posting),
+        "index_once_bytes": float(lengths[used].sum() * per_posting),
+        "postings_per_query": float(touched.mean()),
+    }
+
+
+def engine_options(name: str, device: torch.device) -> dict[str, Any]:
+    """Constructor options that put an engine on `device` (numba's runs on the CPU)."""
+    if name in ("torch", "torch-csr", "inverted-torch"):
+        return {"device": device}
+    if name == "faiss":
+        return {"gpu": device.type == "cuda"}
+    return {}
+
+
+def run_engine(
+    name: str,
+    database: SparseCodes | np.ndarray,
+    queries: Sequence[SparseCodes | np.ndarray],
+    topk: int = TOPK,
+    repeats: int = 3,
+    budget_s: float = 30.0,
+    device: str | torch.device = "cpu",
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Build one engine, search a warm-up batch, then time up to `repeats` other batches
+    (fewer when the warm-up says they would take over `budget_s`); median ms per batch.
+
+    Returns the row and the warm-up batch's top-k ids (to check engines agree).
+    """
+    dev = resolve_device(device)
+    engine = make_engine(name, **engine_options(name, dev))
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        engine.build(database)
+        build_s = time.perf_counter() - t
+        t = time.perf_counter()
+        _, first_ids = engine.search(queries[0], topk)
+        warm = time.perf_counter() - t
+        timed = queries[1:] or queries[:1]
+        n_rep = max(1, min(repeats, len(timed), int(budget_s // max(warm, 1e-9))))
+        times = [_timed(lambda q=q, e=engine: e.search(q, topk)) for q in timed[:n_rep]]
+    ms = statistics.median(times) * 1e3
+    nq = _rows(queries[0])
+    on = dev.type if name != "inverted" else "cpu"
+    if name == "faiss":
+        on = "cuda" if engine.on_gpu else "cpu"  # type: ignore[attr-defined]
+    row = {
+        "engine": name,
+        "kind": ENGINES[name].kind,
+        "device": on,
+        "build_s": build_s,
+        "warmup_ms": warm * 1e3,
+        "repeats": len(times),
+        "ms_per_batch": ms,
+        "ms_per_batch_min": min(times) * 1e3,
+        "ms_per_batch_all": [x * 1e3 for x in times],
+        "ms_per_query": ms / nq,
+        "queries_per_s": nq / (ms / 1e3),
+        "index_bytes": int(engine.index_bytes),
+        "bytes_per_doc": float(engine.bytes_per_doc),
+        "peak_rss_mb": mem.mb,
+    }
+    if dev.type == "cuda":
+        row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    del engine
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return row, first_ids
+
+
+def add_floor(row: dict[str, Any], floors: dict[str, float], bandwidth: dict[str, float]) -> None:
+    """Floors in ms at the bandwidth of the row's device, and x_floor = measured / floor."""
+    gbs = bandwidth["gpu_gbs"] if row["device"] == "cuda" else bandwidth["cpu_gbs"]
+    row.update(floors)
+    row["bandwidth_gbs"] = gbs
+    row["floor_ms"] = floors["floor_bytes"] / (gbs * 1e9) * 1e3
+    row["x_floor"] = row["ms_per_batch"] / row["floor_ms"]
+    if "index_once_bytes" in floors:
+        row["index_once_ms"] = floors["index_once_bytes"] / (gbs * 1e9) * 1e3
+
+
+# ------------------------------------------------------------------------ the sweep
+
+TABLE_HEADER = (
+    f"{'engine':15} {'dev':4} {'n':>10} {'ms/batch':>9} {'min':>8} {'ms/query':>9} {'q/s':>8} "
+    f"{'B/doc':>6} {'floor ms':>9} {'x floor':>8} {'once ms':>8} {'peak MB':>8} {'agree':>6}"
+)
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """One line of the sweep's table (the header is `TABLE_HEADER`)."""
+    once = f"{row['index_once_ms']:8.2f}" if "index_once_ms" in row else f"{'':8}"
+    agree = f"{row['agree']:6.3f}" if "agree" in row else f"{'':6}"
+    return (
+        f"{row['engine']:15} {row['device']:4} {row['n']:>10,} {row['ms_per_batch']:9.1f} "
+        f"{row['ms_per_batch_min']:8.1f} {row['ms_per_query']:9.4f} "
+        f"{row['queries_per_s']:8.0f} {row['bytes_per_doc']:6.0f} {row['floor_ms']:9.2f} "
+        f"{row['x_floor']:8.2f} {once} {row['peak_rss_mb']:8.0f} {agree}"
+    )
+
+
+def sweep(
+    freq: np.ndarray,
+    k: int,
+    d: int,
+    sizes: Sequence[int],
+    *,
+    query_freq: np.ndarray | None = None,
+    engines: Sequence[str] | None = None,
+    device: str | torch.device = "auto",
+    repeats: int = 3,
+    batch: int = QUERY_BATCH,
+    topk: int = TOPK,
+    budget_s: float = 30.0,
+    cpu_max_n: dict[str, int] | None = None,
+    bandwidth: dict[str, float] | None = None,
+    check_memory: bool = True,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Time every engine at every database size; one row per (engine, size) that ran.
+
+    `freq` ([h], sums to 1) is the database's latent usage, `query_freq` the queries'
+    (default: the same). Engines not installed here are left out (listed under
+    "unavailable"); engines over their CPU size cap (`cpu_max_n`, default `CPU_MAX_N`;
+    {} lifts the caps) and sizes that do not fit in memory are listed under "skipped",
+    an engine that fails (e.g. out of GPU memory) under "failures": the sweep goes on.
+    `bandwidth` (GB/s dict as from `read_bandwidth`) is measured when not given.
+    Sparse rows carry "agree": the share of the warm-up batch's top-k ids equal to the
+    first sparse engine's (the codes are the same, so it should be 1; dense likewise).
+    """
+    say = progress or (lambda _: None)
+    freq = np.asarray(freq, dtype=np.float64)
+    h = len(freq)
+    if not 0 < k <= h:
+        raise ValueError(f"need 0 < k <= h, got k={k}, h={h}")
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"database sizes must be positive integers, got {list(sizes)}")
+    dev = resolve_device(device)
+    wanted = list(DEFAULT_ENGINES if engines is None else engines)
+    unknown = sorted(set(wanted) - set(ENGINES))
+    if unknown:
+        raise ValueError(f"unknown engines {unknown}; known: {sorted(ENGINES)}")
+    here = set(available_engines())
+    names = [e for e in wanted if e in here]
+    caps = CPU_MAX_N if cpu_max_n is None else cpu_max_n
+    hw = bench_hardware()
+    bw = read_bandwidth() if bandwidth is None else dict(bandwidth)
+    say(f"read bandwidth GB/s: {json.dumps({key: round(v, 1) for key, v in bw.items()})}")
+    say(f"codes: k={k} of h={h}; dense d={d}; device {dev}; engines {', '.join(names)}")
+
+    n_queries = batch * (repeats + 1)
+    q_freq = freq if query_freq is None else query_freq
+    q_codes = sample_codes(n_queries, h, k, freq=q_freq, seed=seed + 1)
+    q_dense = dense_unit(n_queries, d, seed + 1)
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    for n in sizes:
+        need = memory_bytes(n, d, k)
+        if check_memory and need > memory_available():
+            msg = (
+                f"needs ~{need / 2**30:.1f} GiB of host memory, "
+                f"{memory_available() / 2**30:.1f} GiB available"
+            )
+            skipped.append({"n": n, "engine": None, "reason": msg})
+            say(f"n={n:,}: skipped, {msg}")
+            continue
+        t = time.perf_counter()
+        db_codes = sample_codes(n, h, k, freq=freq, seed=seed + 2)
+        lengths = posting_list_lengths(db_codes)
+        any_dense = any(ENGINES[e].kind == "dense" for e in names)
+        db_dense = dense_unit(n, d, seed + 2) if any_dense else None
+        say(f"n={n:,}: data in {time.perf_counter() - t:.1f} s")
+        say(TABLE_HEADER)
+        ref: dict[str, np.ndarray] = {}
+        for name in names:
+            kind = ENGINES[name].kind
+            on_cpu = dev.type == "cpu" or name == "inverted"
+            if on_cpu and n > caps.get(name, n):
+                skipped.append({"n": n, "engine": name, "reason": f"CPU size cap {caps[name]:,}"})
+                continue
+            sparse = kind == "sparse"
+            qs = batches(q_codes if sparse else q_dense, batch)
+            try:
+                row, ids = run_engine(
+                    name, db_codes if sparse else db_dense, qs, topk, repeats, budget_s, dev
+                )
+            except Exception as err:  # e.g. out of GPU memory: record, go on
+                failures.append({"n": n, "engine": name, "error": repr(err)})
+                say(f"{name:15} {'':4} {n:>10,} failed: {err!r}")
+                gc.collect()
+                continue
+            row.update(n=n, h=h, k=k, d=d, topk=topk, batch=batch)
+            add_floor(row, floor_bytes(name, n, d, qs[0], lengths), bw)
+            ref.setdefault(kind, ids)
+            row["agree"] = float((ids == ref[kind]).mean())
+            rows.append(row)
+            say(format_row(row))
+        del db_codes, db_dense
+        gc.collect()
+    hw["load_average_at_end"] = list(os.getloadavg())
+    return {
+        "k": k,
+        "h": h,
+        "d": d,
+        "sizes": list(sizes),
+        "device": dev.type,
+        "engines": names,
+        "unavailable": [e for e in wanted if e not in here],
+        "query_batch": batch,
+        "topk": topk,
+        "repeats": repeats,
+        "budget_s": budget_s,
+        "seed": seed,
+        "bandwidth": bw,
+        "hardware": hw,
+        "results": rows,
+        "skipped": skipped,
+        "failures": failures,
+    }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One screen: per size, each engine's ms/batch beside its floor, and the best sparse
+    engine against dense faiss at full d (torch's matmul when faiss is not installed)."""
+    bw = result["bandwidth"]
+    gpu_bw = f", {bw['gpu_gbs']:.0f} GB/s (GPU)" if "gpu_gbs" in bw else ""
+    hw = result["hardware"]
+    gpus = ", ".join(g["name"] for g in hw.get("gpus", [])) or "none"
+    lines = [
+        f"{hw.get('cpu_model')}, {hw.get('torch_threads')} torch threads, GPU: {gpus}, "
+        f"load average {hw.get('load_average_at_start')}",
+        f"k={result['k']} of h={result['h']} vs dense d={result['d']}, "
+        f"batches of {result['query_batch']}, device {result['device']}, "
+        f"bandwidth {bw['cpu_gbs']:.1f} GB/s (CPU){gpu_bw}",
+    ]
+    for n in sorted({r["n"] for r in result["results"]}):
+        at = [r for r in result["results"] if r["n"] == n]
+        lines.append(f"n={n:,}")
+        for r in at:
+            lines.append(
+                f"  {r['engine']:15} {r['device']:4} {r['ms_per_batch']:10.2f} ms/batch  "
+                f"floor {r['floor_ms']:9.3f} ms  x_floor {r['x_floor']:8.2f}"
+            )
+        sparse = [r for r in at if r["kind"] == "sparse"]
+        dense = [r for r in at if r["kind"] == "dense"]
+        ref = next((r for r in dense if r["engine"] == "faiss"), None)
+        ref = ref or min(dense, key=lambda r: r["ms_per_batch"], default=None)
+        if sparse and ref:
+            best = min(sparse, key=lambda r: r["ms_per_batch"])
+            ratio = best["ms_per_batch"] / ref["ms_per_batch"]
+            lines.append(
+                f"  best sparse {best['engine']} / dense {ref['engine']}: {ratio:.3f} "
+                f"({1 / ratio:.1f}x {'faster' if ratio < 1 else 'slower'}); "
+                f"best sparse within {best['x_floor']:.2f}x of its floor"
+            )
+    for s in result["skipped"]:
+        lines.append(f"skipped n={s['n']:,} {s['engine'] or 'all engines'}: {s['reason']}")
+    for f in result["failures"]:
+        lines.append(f"failed n={f['n']:,} {f['engine']}: {f['error']}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ the rule's job
+
+
+def database_fields(eval_embeddings: str | Path) -> tuple[str, str]:
+    """(database field, query field) of an experiment: the relevance pairs' target and
+    source where the data has them (text, image-text), else images against images."""
+    rel = load_split(eval_embeddings).relevance
+    return (rel.target, rel.source) if rel is not None else ("image", "image")
+
+
+def embedding_width(eval_embeddings: str | Path, field: str) -> int:
+    """d of one field, from the split's provenance (no matrix is read)."""
+    prov = json.loads((Path(eval_embeddings) / PROVENANCE).read_text())
+    return int(prov["fields"][field]["d"])
+
+
+def code_usage(codes_dir: str | Path, split: str, field: str) -> tuple[np.ndarray, int, str]:
+    """(usage frequencies [h], the codes' k, where they came from) of one field's codes."""
+    codes = load_codes(codes_dir, split, field)
+    if not isinstance(codes, SparseCodes):
+        meta = json.loads((Path(codes_dir) / CODES_META).read_text())
+        raise ValueError(
+            f"{codes_dir} holds dense codes of method {meta['method']!r}; the scaling sweep "
+            "needs a sparse (CSR-family) method: set evaluate.scaling.methods to csr, sae "
+            "or csr-v2"
+        )
+    return usage_frequencies(codes), codes.k, f"usage of {Path(codes_dir) / split / field}.npz"
+
+
+def pick_sizes(device: torch.device, sizes: Sequence[int], gpu_sizes: Sequence[int]) -> list[int]:
+    """The configured CPU sizes, or `gpu_sizes` (when non-empty) where the sweep runs on
+    a GPU; decided at run time because the plan cannot know which node a job lands on."""
+    return list(gpu_sizes) if device.type == "cuda" and gpu_sizes else list(sizes)
+
+
+def scaling_job(
+    codes_dir: str | Path,
+    eval_embeddings: str | Path,
+    train_split: str,
+    out_path: str | Path,
+    *,
+    experiment: str | None = None,
+    sizes: Sequence[int] = (100_000, 1_000_000),
+    gpu_sizes: Sequence[int] = (),
+    repeats: int = 3,
+    device: str = "auto",
+    progress: Progress | None = None,
+    **sweep_options: Any,
+) -> dict[str, Any]:
+    """Sweep one (experiment, method, budget): usage from its training split's codes
+    (database field for documents, query field for queries), d from its embeddings;
+    write one JSON atomically and return it."""
+    meta = json.loads((Path(codes_dir) / CODES_META).read_text())
+    db_field, q_field = database_fields(eval_embeddings)
+    freq, k, source = code_usage(codes_dir, train_split, db_field)
+    q_freq, _, q_source = code_usage(codes_dir, train_split, q_field)
+    d = embedding_width(eval_embeddings, db_field)
+    dev = resolve_device(device)
+    chosen = pick_sizes(dev, sizes, gpu_sizes)
+    result = sweep(
+        freq,
+        k,
+        d,
+        chosen,
+        query_freq=q_freq,
+        repeats=repeats,
+        device=dev,
+        progress=progress,
+        **sweep_options,
+    )
+    result = {
+        "experiment": experiment,
+        "method": meta["method"],
+        "usage": source,
+        "query_usage": q_source,
+        "size_list": "gpu_sizes" if dev.type == "cuda" and gpu_sizes else "sizes",
+        **result,
+    }
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    write_json(Path(out_path), result)
+    return result
