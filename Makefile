@@ -9,7 +9,7 @@ FAISS ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 LOCK := requirements/$(FAISS).txt
 CORES ?= all
 
-.PHONY: setup run test test-slurm-workflow test-fast lint format bench lock clean-results
+.PHONY: setup run figures test test-slurm-workflow test-fast lint format bench lock clean-results
 
 setup: $(VENV)/.installed-$(FAISS)
 
@@ -56,3 +56,8 @@ lock:
 	/tmp/csrbench-lock/bin/pip install --quiet '.[cpu,dev]'
 	/tmp/csrbench-lock/bin/pip freeze --exclude-editable | grep -v '^csrbench' > requirements/cpu.freeze
 	@echo "wrote requirements/cpu.freeze: review, then replace the pins in requirements/cpu.txt and gpu.txt"
+
+# Every table and figure from the result JSON files under results/ alone (seconds; plans
+# no embedding, training or evaluation job, whatever is missing upstream).
+figures: setup
+	$(BIN)/snakemake figures --cores $(CORES)

@@ -177,3 +177,45 @@ def scaling_mem_mb(wildcards, input, attempt):
     n = max(config["evaluate"]["scaling"]["sizes"])
     k = budget_k(wildcards.cbudget)
     return (int(n * (8 * d + 32 * k) / 2**20) + 2048) * attempt
+
+
+# ---- report (rules/report.smk): tables and figures from result JSON files alone ----
+from csrbench.report.files import result_files
+
+TRAINING_SUMMARY = "results/models/{experiment}/{method}/{budget}/summary.json"
+
+
+def all_training_summaries():
+    """summary.json of every fit the config's experiments make (one per k for CSR)."""
+    return sorted(
+        {
+            TRAINING_SUMMARY.format(
+                experiment=name, method=method, budget=model_budget(method, k)
+            )
+            for name, exp in config["experiments"].items()
+            for method in exp["methods"]
+            for k in exp["k"]
+        }
+    )
+
+
+def results_on_disk(wildcards):
+    """Every result JSON under results/ as it is now, flagged before_update: Snakemake
+    then seeks no producer for it, so `figures` plans no upstream job, whatever the config
+    names. None when there is no metric (the job then fails naming the path and the
+    command to run)."""
+    files = result_files("results", require_metrics=False)
+    if not any(f.startswith("results/metrics/") for f in files):
+        return []
+    return [before_update(f) for f in files]
+
+
+def run_results(wildcards):
+    """This config's result files (made by this run), then any other result on disk."""
+    targets = {*all_metrics(), *all_speed(), *all_scaling(), *all_training_summaries()}
+    others = [
+        before_update(f)
+        for f in result_files("results", require_metrics=False)
+        if f not in targets
+    ]
+    return sorted(targets) + others

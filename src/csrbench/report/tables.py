@@ -1,0 +1,355 @@
+"""The paper-layout tables, built from the collected DataFrames and written three ways.
+
+Each table is a DataFrame of percentages (or seconds, for timings) plus a title and a
+caption; `write_table` writes it as CSV (full precision, for other tools), Markdown and
+LaTeX (two decimals, as the paper prints). Layouts follow the paper:
+- Table 4/5 (1-NN and linear-probe top-1): a row per k, a column per method, and a
+  full-dimension row holding the unbudgeted methods (and budgeted ones evaluated at k = d);
+- Table 1 (text): a row per (method, k), columns for classification, clustering and
+  retrieval where the metrics exist, and retrieval time from the bench files;
+- Table 2 (image-text): a row per (method, k), Recall@{1,5,10} both directions.
+For the paper's own experiments the paper's numbers sit beside ours in "(paper)" columns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from csrbench.report import paper
+from csrbench.report.atomic import write_text
+from csrbench.report.collect import Results
+from csrbench.report.labels import (
+    k_label,
+    method_label,
+    metric_label,
+    modality,
+    present,
+    sorted_methods,
+)
+
+PAPER_SUFFIX = " (paper)"
+
+
+@dataclass
+class Table:
+    """One table: `name` is the file stem under results/tables/."""
+
+    name: str
+    title: str
+    caption: str
+    frame: pd.DataFrame
+    digits: int = 2
+
+
+def _hardware(rows: pd.DataFrame) -> str:
+    machines = sorted(set(rows["hardware"].dropna())) if "hardware" in rows else []
+    return "; ".join(machines) if machines else "unknown hardware"
+
+
+def _provenance(experiment: str, metrics: list[str]) -> str:
+    """What the caption says about the paper: its table, or that there is no number to show."""
+    tables = sorted({t for m in metrics for t in paper.paper_tables(experiment, m)})
+    if tables:
+        return (
+            f"Paper values ({paper.CITATION}, {', '.join(tables)}) are in the "
+            f"'{PAPER_SUFFIX.strip()}' columns beside this run's."
+        )
+    if experiment in paper.PAPER_EXPERIMENTS:
+        return "The paper's numbers for this table are not recorded here: only this run is shown."
+    return (
+        f"'{experiment}' is not one of the paper's experiments, so there is no published "
+        "number to compare with: only this run is shown."
+    )
+
+
+def _full_dim(rows: pd.DataFrame) -> int | None:
+    """d of an experiment: the active dims of its unbudgeted rows (the full embedding)."""
+    full = rows.loc[rows["k"].isna(), "active_dims"].dropna()
+    return int(full.max()) if len(full) else None
+
+
+def budget_table(results: Results, experiment: str, metric: str, name: str, title: str) -> Table:
+    """Paper Table 4/5 layout for one metric: rows k (then full-d), columns methods (%)."""
+    rows = results.metrics[results.metrics["experiment"] == experiment]
+    rows = rows[rows[metric].notna()]
+    d = _full_dim(rows)
+    full_label = f"full (d={d})" if d else "full"
+    ref = paper.paper_values(experiment, metric)
+    ks = sorted({int(k) for k in rows["k"].dropna()} | {int(k) for k in ref["k"].dropna()})
+    index = [str(k) for k in ks]
+    if rows["k"].isna().any() or ref["k"].isna().any():
+        index.append(full_label)
+    columns: list[str] = []
+    frame = pd.DataFrame(index=pd.Index(index, name="k"), dtype=float)
+    for method in sorted_methods(set(rows["method"]) | set(ref["method"])):
+        mine = rows[rows["method"] == method]
+        col = method_label(method)
+        frame[col] = math.nan
+        for _, r in mine.iterrows():
+            is_full = math.isnan(r["k"]) or (d is not None and int(r["k"]) == d)
+            if not math.isnan(r["k"]) and str(int(r["k"])) in frame.index:
+                frame.loc[str(int(r["k"])), col] = 100 * r[metric]
+            if is_full and full_label in frame.index:
+                frame.loc[full_label, col] = 100 * r[metric]
+        columns.append(col)
+        theirs = ref[ref["method"] == method]
+        if len(theirs):
+            pcol = col + PAPER_SUFFIX
+            frame[pcol] = math.nan
+            for _, r in theirs.iterrows():
+                frame.loc[full_label if pd.isna(r["k"]) else str(int(r["k"])), pcol] = r["value"]
+            columns.append(pcol)
+        if mine.empty:  # a paper-only method: keep its paper column, drop our empty one
+            columns.remove(col)
+    caption = (
+        f"{metric_label(metric)} of '{experiment}' by budget k (active dims; MRL and the "
+        f"baselines keep m = k dims), with the full embedding in the last row. "
+        f"{_provenance(experiment, [metric])} Measured on {_hardware(rows)}."
+    )
+    return Table(name, title, caption, frame[columns])
+
+
+def _per_method_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """rows ordered by method then k, indexed by (method label, k label)."""
+    rows = rows.assign(_rank=[sorted_methods(rows["method"]).index(m) for m in rows["method"]])
+    rows = rows.sort_values(["_rank", "k"], na_position="last")
+    index = pd.MultiIndex.from_arrays(
+        [[method_label(m) for m in rows["method"]], [k_label(k) for k in rows["k"]]],
+        names=["method", "k"],
+    )
+    return rows.set_index(index)
+
+
+def _add_paper_columns(
+    frame: pd.DataFrame, rows: pd.DataFrame, experiment: str, metrics: dict[str, str]
+) -> pd.DataFrame:
+    """Insert "<column> (paper)" after each column that the paper reports for `experiment`."""
+    for metric, col in metrics.items():
+        ref = paper.paper_values(experiment, metric)
+        if ref.empty or col not in frame.columns:
+            continue
+        values = [
+            next(
+                (
+                    v.value
+                    for v in ref.itertuples()
+                    if v.method == method and (pd.isna(v.k) if math.isnan(k) else v.k == k)
+                ),
+                math.nan,
+            )
+            for method, k in zip(rows["method"], rows["k"], strict=True)
+        ]
+        frame.insert(frame.columns.get_loc(col) + 1, col + PAPER_SUFFIX, values)
+    return frame
+
+
+def retrieval_times(results: Results, experiment: str) -> pd.DataFrame:
+    """Best engine's ms per query per (method, budget), and that time relative to `full`.
+
+    Best = the fastest engine measured for those codes (dense codes get faiss/torch,
+    sparse ones the sparse engines), i.e. what a user of that representation would pick.
+    """
+    bench = results.bench[results.bench["experiment"] == experiment]
+    if bench.empty:
+        return pd.DataFrame(columns=["method", "budget", "ms_per_query", "engine", "relative"])
+    best = bench.loc[bench.groupby(["method", "budget"])["ms_per_query"].idxmin()]
+    best = best[["method", "budget", "ms_per_query", "engine"]].reset_index(drop=True)
+    full = best.loc[best["method"] == "full", "ms_per_query"]
+    best["relative"] = best["ms_per_query"] / full.iloc[0] if len(full) else math.nan
+    return best
+
+
+TEXT_COLUMNS = {
+    "classification_accuracy": "Classification acc.",
+    "v_measure": "Clustering V-measure",
+    "hungarian_accuracy": "Clustering acc. (Hungarian)",
+    "ndcg@10": "nDCG@10",
+    "recall@10": "Recall@10",
+    "mrr@10": "MRR@10",
+}
+
+
+def text_table(results: Results, experiment: str) -> Table:
+    """Paper Table 1 layout: rows (method, k); classification, clustering, retrieval (%),
+    and retrieval time (ms per query of the best engine, and relative to the full embedding)
+    where the bench files exist."""
+    rows = results.metrics[results.metrics["experiment"] == experiment]
+    wanted = {m: c for m, c in TEXT_COLUMNS.items() if present(rows, m)}
+    rows = _per_method_rows(rows)
+    frame = pd.DataFrame({c: 100 * rows[m] for m, c in wanted.items()}, index=rows.index)
+    times = retrieval_times(results, experiment)
+    if not times.empty:
+        keyed = times.set_index(["method", "budget"])
+        pairs = list(zip(rows["method"], rows["budget"], strict=True))
+        frame["ms/query"] = [keyed["ms_per_query"].get(p, math.nan) for p in pairs]
+        frame["time vs full"] = [keyed["relative"].get(p, math.nan) for p in pairs]
+    frame = _add_paper_columns(frame, rows, experiment, wanted)
+    timing = (
+        " Retrieval time: median ms per query (batches of 512) of the fastest engine for "
+        "those codes, and that time over the full embedding's."
+        if not times.empty
+        else ""
+    )
+    caption = (
+        f"Text tasks of '{experiment}' (%), per method and budget k.{timing} "
+        f"{_provenance(experiment, list(wanted))} Measured on {_hardware(rows)}."
+    )
+    return Table(f"{experiment}_text", f"Text tasks: {experiment}", caption, frame)
+
+
+CROSSMODAL_COLUMNS = {
+    f"{d}_recall@{k}": f"{d.upper()} R@{k}" for d in ("i2t", "t2i") for k in (1, 5, 10)
+}
+
+
+def crossmodal_table(results: Results, experiment: str) -> Table:
+    """Paper Table 2 layout: rows (method, k), Recall@{1,5,10} image->text and text->image."""
+    rows = results.metrics[results.metrics["experiment"] == experiment]
+    wanted = {m: c for m, c in CROSSMODAL_COLUMNS.items() if present(rows, m)}
+    rows = _per_method_rows(rows)
+    frame = pd.DataFrame({c: 100 * rows[m] for m, c in wanted.items()}, index=rows.index)
+    frame = _add_paper_columns(frame, rows, experiment, wanted)
+    caption = (
+        f"Image-text retrieval of '{experiment}', Recall@K (%), image->text (I2T) and "
+        f"text->image (T2I), per method and budget k. {_provenance(experiment, list(wanted))} "
+        f"Measured on {_hardware(rows)}."
+    )
+    return Table(f"{experiment}_image_text", f"Image-text Recall@K: {experiment}", caption, frame)
+
+
+def training_table(results: Results) -> Table | None:
+    """One row per fit: wall time, final dead-latent fraction, steps, throughput."""
+    t = results.training
+    if t.empty:
+        return None
+    t = t.assign(_rank=[sorted_methods(t["method"]).index(m) for m in t["method"]])
+    t = t.sort_values(["experiment", "_rank", "k"], na_position="last")
+    index = pd.MultiIndex.from_arrays(
+        [t["experiment"], [method_label(m) for m in t["method"]], [k_label(k) for k in t["k"]]],
+        names=["experiment", "method", "k"],
+    )
+    frame = pd.DataFrame(
+        {
+            "fit s": t["fit_seconds"].to_numpy(),
+            "dead latents (%)": 100 * t["dead_frac_end"].to_numpy(),
+            "steps": t["steps"].astype("Int64").array,
+            "samples/s": t["samples_per_s"].to_numpy(),
+            "hardware": t["hardware"].to_numpy(),
+        },
+        index=index,
+    )
+    caption = (
+        "Every fit: wall time of the fit, the fraction of latents dead at the end of training "
+        "(sparse methods), optimiser steps and samples per second. k = full: one fit serves "
+        "every budget."
+    )
+    return Table("training", "Training", caption, frame)
+
+
+def build_tables(results: Results) -> list[Table]:
+    """Every table the results support, in a stable order."""
+    tables: list[Table] = []
+    for experiment in results.experiments():
+        rows = results.metrics[results.metrics["experiment"] == experiment]
+        kind = modality(rows)
+        if present(rows, "knn1_top1"):
+            tables.append(
+                budget_table(
+                    results,
+                    experiment,
+                    "knn1_top1",
+                    f"{experiment}_knn1",
+                    f"1-NN top-1 accuracy vs k: {experiment}",
+                )
+            )
+        if present(rows, "linear_probe_top1"):
+            tables.append(
+                budget_table(
+                    results,
+                    experiment,
+                    "linear_probe_top1",
+                    f"{experiment}_linear_probe",
+                    f"Linear-probe top-1 accuracy vs k: {experiment}",
+                )
+            )
+        if kind == "image-text":
+            tables.append(crossmodal_table(results, experiment))
+        if any(present(rows, m) for m in TEXT_COLUMNS):
+            tables.append(text_table(results, experiment))
+    training = training_table(results)
+    if training is not None:
+        tables.append(training)
+    return tables
+
+
+def formatted(table: Table, missing: str = "") -> pd.DataFrame:
+    """The table flattened (index levels become columns) with every cell as text:
+    floats at `table.digits` decimals, integers as integers, missing values as `missing`."""
+    flat = table.frame.reset_index()
+    out = pd.DataFrame(index=flat.index)
+    for col in flat.columns:
+        values = flat[col]
+        if pd.api.types.is_float_dtype(values):
+            out[col] = [missing if pd.isna(v) else f"{v:.{table.digits}f}" for v in values]
+        else:
+            out[col] = [missing if pd.isna(v) else str(v) for v in values]
+    return out
+
+
+def _numeric_columns(table: Table) -> set[str]:
+    flat = table.frame.reset_index()
+    return {c for c in flat.columns if pd.api.types.is_numeric_dtype(flat[c])}
+
+
+def to_markdown(table: Table) -> str:
+    cells = formatted(table)
+    numeric = _numeric_columns(table)
+    align = ["right" if c in numeric else "left" for c in cells.columns]
+    body = cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+    return f"## {table.title}\n\n{table.caption}\n\n{body}\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (pandas escapes cells, not the caption)."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def to_latex(table: Table) -> str:
+    cells = formatted(table, missing="--")
+    numeric = _numeric_columns(table)
+    label = "tab:" + "".join(c if c.isalnum() else "-" for c in table.name)
+    return cells.to_latex(
+        index=False,
+        caption=latex_escape(table.caption),
+        label=label,
+        escape=True,
+        column_format="".join("r" if c in numeric else "l" for c in cells.columns),
+    )
+
+
+def write_table(table: Table, out_dir: str | Path) -> list[Path]:
+    """Write `<name>.csv`, `.md` and `.tex` under `out_dir`, each atomically."""
+    out_dir = Path(out_dir)
+    return [
+        write_text(out_dir / f"{table.name}.csv", table.frame.to_csv()),
+        write_text(out_dir / f"{table.name}.md", to_markdown(table)),
+        write_text(out_dir / f"{table.name}.tex", to_latex(table)),
+    ]

@@ -1,0 +1,135 @@
+"""Tables: every cell equals the number in the file it came from (in percent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from report_data import BENCH, COCO, IMAGE, IMAGENET, TEXT, write_results
+
+from csrbench.report.collect import load_results
+from csrbench.report.tables import build_tables
+
+
+def read(tables: Path, name: str, index: list[str] | str) -> pd.DataFrame:
+    return pd.read_csv(tables / f"{name}.csv", index_col=index, dtype={"k": str})
+
+
+def test_every_table_in_three_formats(built) -> None:
+    tables, _, written = built
+    names = {p.stem for p in tables.iterdir()}
+    assert names == {
+        "digits-mini_knn1",
+        "digits-mini_linear_probe",
+        "digits-wide_knn1",
+        "digits-wide_linear_probe",
+        "imagenet-rn50_knn1",
+        "coco-clip_image_text",
+        "code-mini_text",
+        "training",
+    }
+    for name in names:
+        for ext in ("csv", "md", "tex"):
+            assert (tables / f"{name}.{ext}").stat().st_size > 0
+    assert not [p for p in tables.iterdir() if p.name.endswith(".tmp")]
+    assert set(written) >= {tables / f"{n}.csv" for n in names}
+
+
+@pytest.mark.parametrize(("name", "col"), [("knn1", 0), ("linear_probe", 1)])
+def test_budget_table_cells(built, name: str, col: int) -> None:
+    frame = read(built[0], f"digits-mini_{name}", "k")
+    assert list(frame.index) == ["8", "16", "full (d=64)"]
+    assert list(frame.columns) == ["CSR", "MRL", "Full"]
+    for (method, k), values in IMAGE.items():
+        label = {"csr": "CSR", "mrl": "MRL", "full": "Full"}[method]
+        row = "full (d=64)" if k is None else str(k)
+        assert frame.loc[row, label] == 100 * values[col]
+    assert pd.isna(frame.loc["8", "Full"]) and pd.isna(frame.loc["full (d=64)", "CSR"])
+    md = (built[0] / f"digits-mini_{name}.md").read_text()
+    assert "not one of the paper's experiments" in md
+    assert f"{100 * IMAGE[('csr', 16)][col]:.2f}" in md  # 65.25 / 70.00, two decimals
+
+
+def test_paper_experiment_has_paper_columns(built) -> None:
+    frame = read(built[0], "imagenet-rn50_knn1", "k")
+    # the paper's rows (8, 16, 32, 64) join ours; MRL-E and SAE appear as paper-only columns
+    assert list(frame.index) == ["8", "16", "32", "64", "full (d=2048)"]
+    assert list(frame.columns) == [
+        "CSR",
+        "CSR (paper)",
+        "SAE (paper)",
+        "MRL",
+        "MRL (paper)",
+        "MRL-E (paper)",
+        "Full",
+    ]
+    assert frame.loc["8", "CSR"] == 100 * IMAGENET[("csr", 8)]
+    assert frame.loc["8", "MRL"] == 100 * IMAGENET[("mrl", 8)]
+    assert frame.loc["full (d=2048)", "Full"] == 100 * IMAGENET[("full", None)]
+    # Table 4 of the paper, as printed
+    assert frame.loc["8", "CSR (paper)"] == 67.78
+    assert frame.loc["64", "MRL-E (paper)"] == 69.61
+    assert frame.loc["full (d=2048)", "CSR (paper)"] == 71.20
+    assert "Table 4" in (built[0] / "imagenet-rn50_knn1.md").read_text()
+    tex = (built[0] / "imagenet-rn50_knn1.tex").read_text()
+    assert "\\caption{1-NN top-1 (\\%)" in tex and "\\label{tab:imagenet-rn50-knn1}" in tex
+
+
+def test_text_table_cells_and_times(built) -> None:
+    frame = read(built[0], "code-mini_text", ["method", "k"])
+    cols = {
+        "classification_accuracy": "Classification acc.",
+        "v_measure": "Clustering V-measure",
+        "hungarian_accuracy": "Clustering acc. (Hungarian)",
+        "ndcg@10": "nDCG@10",
+        "recall@10": "Recall@10",
+        "mrr@10": "MRR@10",
+    }
+    for (method, k), scores in TEXT.items():
+        row = ({"csr": "CSR", "full": "Full"}[method], "full" if k is None else str(k))
+        for metric, col in cols.items():
+            assert frame.loc[row, col] == 100 * scores[metric]
+    csr_ms = min(BENCH[("code-mini", "csr", "k8")].values())
+    full_ms = min(BENCH[("code-mini", "full", "full")].values())
+    assert frame.loc[("CSR", "8"), "ms/query"] == csr_ms
+    assert frame.loc[("CSR", "8"), "time vs full"] == pytest.approx(csr_ms / full_ms, rel=1e-12)
+    assert frame.loc[("Full", "full"), "time vs full"] == 1.0
+    assert "not one of the paper's experiments" in (built[0] / "code-mini_text.md").read_text()
+
+
+def test_image_text_table_with_paper_columns(built) -> None:
+    frame = read(built[0], "coco-clip_image_text", ["method", "k"])
+    assert list(frame.columns) == [
+        "I2T R@1",
+        "I2T R@5",
+        "I2T R@5 (paper)",
+        "I2T R@10",
+        "T2I R@1",
+        "T2I R@5",
+        "T2I R@5 (paper)",
+        "T2I R@10",
+    ]
+    for (method, k), scores in COCO.items():
+        row = ({"csr": "CSR", "mrl": "MRL", "full": "Full"}[method], str(k) if k else "full")
+        for d in ("i2t", "t2i"):
+            for r in (1, 5, 10):
+                assert frame.loc[row, f"{d.upper()} R@{r}"] == 100 * scores[f"{d}_recall@{r}"]
+    assert frame.loc[("CSR", "256"), "I2T R@5 (paper)"] == 71.41
+    assert frame.loc[("Full", "full"), "T2I R@5 (paper)"] == 86.47
+    assert "Table 2" in (built[0] / "coco-clip_image_text.md").read_text()
+
+
+def test_no_image_text_table_without_image_text_metrics(tmp_path: Path) -> None:
+    root = write_results(tmp_path / "results", image_text=False)
+    names = [t.name for t in build_tables(load_results(root=root))]
+    assert "coco-clip_image_text" not in names and not [n for n in names if "image_text" in n]
+    assert "code-mini_text" in names
+
+
+def test_training_table(built) -> None:
+    frame = read(built[0], "training", ["experiment", "method", "k"])
+    assert frame.loc[("digits-mini", "CSR", "8"), "fit s"] == 12.5
+    assert frame.loc[("digits-mini", "CSR", "16"), "dead latents (%)"] == 12.5
+    assert pd.isna(frame.loc[("digits-mini", "MRL", "full"), "dead latents (%)"])
+    assert frame.loc[("digits-wide", "CSR", "8"), "steps"] == 100
