@@ -20,9 +20,6 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from csrbench.codes import SparseCodes
 from csrbench.retrieval import Database
@@ -73,6 +70,11 @@ def logistic_accuracy(
     Convergence warnings are silenced: MTEB's max_iter = 100 rarely converges fully
     and the metric is defined by that budget.
     """
+    # scikit-learn costs a second or more to import: only jobs that fit a classifier pay it
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     a, y_train, b, y_test = _check(x_train, y_train, x_test, y_test)
     if scale:
         scaler = StandardScaler(with_mean=False).fit(a)

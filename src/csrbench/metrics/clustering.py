@@ -13,8 +13,6 @@ from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import v_measure_score
 
 from csrbench.metrics.classification import to_sklearn
 from csrbench.retrieval import Database
@@ -28,6 +26,8 @@ def cluster(
     batch_size: int = 500,
 ) -> np.ndarray:
     """int cluster id per row: MTEB's MiniBatchKMeans, or full KMeans."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans  # imported here: slow, rarely needed
+
     a = to_sklearn(x)
     if a.shape[0] < n_clusters:
         raise ValueError(f"{a.shape[0]} rows cannot form {n_clusters} clusters")
@@ -65,6 +65,8 @@ def hungarian_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> floa
 
 def v_measure(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
     """scikit-learn's V-measure (harmonic mean of homogeneity and completeness)."""
+    from sklearn.metrics import v_measure_score
+
     t, p = _labels_pair(labels_true, labels_pred)
     return float(v_measure_score(t, p))
 
