@@ -20,6 +20,7 @@ import pandas as pd
 
 from csrbench.report.files import RUN_HINT, NoResultsError, classify, result_files
 
+RESULT_KINDS = ("metrics", "bench", "scaling", "training")
 # the columns of each frame besides the metric columns (metrics frame) or engine values
 METRIC_KEYS = ["experiment", "method", "budget", "k", "active_dims", "bytes_per_doc", "sparse", "h"]
 BENCH_KEYS = [
@@ -249,6 +250,3 @@ def load_results(
         training=pd.DataFrame(rows["training"], columns=TRAINING_KEYS),
         metric_names=names,
     )
-
-
-RESULT_KINDS = ("metrics", "bench", "scaling", "training")

@@ -234,7 +234,7 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
     hardware = ", ".join(sorted(set(scaling["hardware"])))
     fig, (ax,) = _figure(1, f"{experiment}: retrieval time vs database size\n({hardware})")
     engines = sorted(set(scaling["engine"]))
-    for (method, budget, engine), line in scaling.groupby(["method", "budget", "engine"]):
+    for (method, _budget, engine), line in scaling.groupby(["method", "budget", "engine"]):
         line = line.sort_values("n")
         style = method_style(str(method))
         k = line["k"].iloc[0]
@@ -256,7 +256,6 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
                 linewidth=0.8,
                 label="memory-bandwidth floor",
             )
-        del budget
     ax.set_xscale("log")
     _log_axis(ax, "y")
     ax.set_xlabel("database size n (documents, log scale)")
@@ -321,20 +320,27 @@ def training_time(results: Results) -> Figure | None:
     return fig
 
 
+def _hidden_sizes(results: Results) -> list[float]:
+    """h of each metric row: the metric file's own, else that of the fit serving it (the
+    per-k fit `k32` for the CSR family, the one fit `all` otherwise); NaN when unknown."""
+    fits = {
+        (r.experiment, r.method, r.budget): r.h
+        for r in results.training.itertuples()
+        if not pd.isna(r.h)
+    }
+    return [
+        r.h
+        if not pd.isna(r.h)
+        else fits.get((r.experiment, r.method, r.budget), fits.get((r.experiment, r.method, "all")))
+        for r in results.metrics.itertuples()
+    ]
+
+
 @styled
 def accuracy_vs_h(results: Results) -> Figure | None:
     """Headline metric vs hidden size h, drawn only when some method has results at more
     than one h (h from the metric file, else from the fit's summary)."""
-    m = results.metrics.copy()
-    t = results.training[["experiment", "method", "budget", "h"]].rename(columns={"h": "h_fit"})
-    for budget_col in ("budget", "model_budget"):
-        if budget_col == "model_budget":
-            m[budget_col] = "all"
-            t = t.rename(columns={"budget": "model_budget"})
-        m = m.merge(t, on=["experiment", "method", budget_col], how="left")
-        m["h"] = m["h"].fillna(m["h_fit"])
-        m = m.drop(columns="h_fit")
-        t = t.rename(columns={"model_budget": "budget"})
+    m = results.metrics.assign(h=_hidden_sizes(results))
     m = m.dropna(subset=["h"])
     multi = [meth for meth, g in m.groupby("method") if g["h"].nunique() > 1]
     if not multi:
