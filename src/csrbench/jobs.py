@@ -54,6 +54,7 @@ def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]
         "fit_seconds": seconds,
         "n_train": {name: int(f.x.shape[0]) for name, f in split.fields.items()},
         "d": fitted.d,
+        "h": getattr(fitted, "h", None),  # latents of the CSR family (the report's h axis)
         "training": fitted.summary,
         "hardware": hardware_info(),
         "embeddings": str(train_dir),
