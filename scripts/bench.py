@@ -1,14 +1,13 @@
 """Adapter for rule `bench`: retrieval timing of one (experiment, method, budget)."""
 
-import torch
-
 from csrbench.joblog import job_log
+from csrbench.scaling import set_threads
 from csrbench.speed import bench_job
 
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
 
 with job_log(smk.log[0]) as log:
-    torch.set_num_threads(smk.threads)
+    set_threads(smk.threads)  # torch, faiss and numba alike: every engine on the job's cores
     result = bench_job(
         smk.input.codes,
         smk.input.eval,

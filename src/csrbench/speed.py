@@ -3,8 +3,8 @@
 Queries go in batches of 512 against the database (the eval split's documents for
 query->doc data, the training images for image data, the images for caption data),
 after one warm-up batch (numba compiles there), and the median of the timed batches
-is reported, per engine. The synthetic scaling sweep up to millions of documents is
-`bench/retrieval_speed.py`.
+is reported, per engine. The sweep over database sizes up to millions of documents is
+`csrbench.scaling` (rule `scaling`, and `bench/retrieval_speed.py` outside the workflow).
 """
 
 from __future__ import annotations

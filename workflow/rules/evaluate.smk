@@ -15,7 +15,7 @@ rule evaluate:
         "benchmarks/evaluate/{experiment}/{method}/{cbudget}.tsv"
     conda:
         "../../envs/csrbench.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=train_mem_mb,
         runtime=120,
@@ -47,7 +47,7 @@ rule bench:
         "benchmarks/bench/{experiment}/{method}/{cbudget}.tsv"
     conda:
         "../../envs/csrbench.yaml"
-    threads: 2
+    threads: 1  # single-core timings: two bench jobs can share a 2-core laptop
     resources:
         mem_mb=train_mem_mb,
         runtime=60,

@@ -13,7 +13,7 @@ rule train:
         "benchmarks/train/{experiment}/{method}/{budget}.tsv"
     conda:
         "../../envs/csrbench.yaml"
-    threads: 4
+    threads: train_threads
     resources:
         mem_mb=train_mem_mb,
         runtime=240,
@@ -37,7 +37,7 @@ rule encode:
         "benchmarks/encode/{experiment}/{method}/{cbudget}.tsv"
     conda:
         "../../envs/csrbench.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=train_mem_mb,
         runtime=60,
