@@ -226,7 +226,8 @@ ENGINE_LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]
 @styled
 def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
     """Retrieval ms per query vs database size n (log-log), a line per (method, k, engine):
-    colour = method, line style = engine (paper Fig. 3)."""
+    colour = method (dense engines in the full embedding's colour, as they search the
+    full-width vectors), line style = engine (paper Fig. 3)."""
     scaling = results.scaling[results.scaling["experiment"] == experiment]
     scaling = scaling.dropna(subset=["n", "ms_per_query"])
     if scaling.empty:
@@ -236,15 +237,21 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
     engines = sorted(set(scaling["engine"]))
     for (method, _budget, engine), line in scaling.groupby(["method", "budget", "engine"]):
         line = line.sort_values("n")
-        style = method_style(str(method))
-        k = line["k"].iloc[0]
+        # dense engines search the backbone's full-width vectors, not the method's codes
+        dense = (line["kind"] == "dense").all()
+        style = method_style("full" if dense else str(method))
+        label = (
+            f"{method_label('full')} d={k_label(line['d'].iloc[0])} ({engine})"
+            if dense
+            else f"{method_label(str(method))} k={k_label(line['k'].iloc[0])} ({engine})"
+        )
         ax.plot(
             line["n"],
             line["ms_per_query"],
             color=style["color"],
             marker=style["marker"],
             linestyle=ENGINE_LINESTYLES[engines.index(engine) % len(ENGINE_LINESTYLES)],
-            label=f"{method_label(str(method))} k={k_label(k)} ({engine})",
+            label=label,
         )
         if line["floor_ms"].notna().any() and line["ms_per_batch"].notna().any():
             per_query = line["floor_ms"] * line["ms_per_query"] / line["ms_per_batch"]
@@ -254,7 +261,7 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
                 color=style["color"],
                 linestyle=(0, (1, 2)),
                 linewidth=0.8,
-                label="memory-bandwidth floor",
+                label="memory-bandwidth floor (per engine)",
             )
     ax.set_xscale("log")
     _log_axis(ax, "y")
