@@ -9,7 +9,7 @@ FAISS ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 LOCK := requirements/$(FAISS).txt
 CORES ?= all
 
-.PHONY: setup run figures test test-slurm-workflow test-fast lint format bench lock clean-results
+.PHONY: setup run figures test test-fast lint format bench lock clean-results
 
 setup: $(VENV)/.installed-$(FAISS)
 
@@ -25,13 +25,9 @@ $(VENV)/.installed-$(FAISS): $(LOCK) pyproject.toml
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
 
-# The real-workflow SLURM test (about 20 minutes) runs in `make test-slurm-workflow`;
-# the other SLURM tests run wherever a controller answers (.ci/run starts one).
+# The SLURM tests run wherever a controller answers (.ci/run starts one) and skip otherwise.
 test: setup
-	$(BIN)/python -m pytest -m "not (slow and slurm)"
-
-test-slurm-workflow: setup
-	$(BIN)/python -m pytest -m "slow and slurm"
+	$(BIN)/python -m pytest
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not slurm"
