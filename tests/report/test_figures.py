@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,16 @@ def test_accuracy_vs_h_only_with_two_h(results, tmp_path: Path) -> None:
     for path in (one_h / "models" / "digits-wide").rglob("summary.json"):
         path.unlink()
     assert figures.accuracy_vs_h(load_results(root=one_h)) is None
+
+
+def test_accuracy_vs_h_never_joins_two_backbones(tmp_path: Path) -> None:
+    """Two experiments at different h but on backbones of different width d are not an
+    h sweep (the default run: digits at h = 5120, pycode at h = 1536)."""
+    root = write_results(tmp_path / "results", scaling=False)
+    for path in (root / "models" / "digits-wide").rglob("summary.json"):
+        body = json.loads(path.read_text())
+        path.write_text(json.dumps({**body, "d": 128}))
+    assert figures.accuracy_vs_h(load_results(root=root)) is None
 
 
 def test_no_scaling_files_no_scaling_figure(tmp_path: Path) -> None:

@@ -327,46 +327,50 @@ def training_time(results: Results) -> Figure | None:
     return fig
 
 
-def _hidden_sizes(results: Results) -> list[float]:
-    """h of each metric row: the metric file's own, else that of the fit serving it (the
-    per-k fit `k32` for the CSR family, the one fit `all` otherwise); NaN when unknown."""
+def _fit_values(results: Results, column: str) -> list[float]:
+    """`column` (h or d) of each metric row: the metric file's own, else that of the fit
+    serving it (the per-k fit `k32` for the CSR family, the one fit `all` otherwise); NaN
+    when unknown."""
     fits = {
-        (r.experiment, r.method, r.budget): r.h
+        (r.experiment, r.method, r.budget): getattr(r, column)
         for r in results.training.itertuples()
-        if not pd.isna(r.h)
+        if not pd.isna(getattr(r, column))
     }
+    own = results.metrics.get(column)
     return [
-        r.h
-        if not pd.isna(r.h)
+        own.iloc[i]
+        if own is not None and not pd.isna(own.iloc[i])
         else fits.get((r.experiment, r.method, r.budget), fits.get((r.experiment, r.method, "all")))
-        for r in results.metrics.itertuples()
+        for i, r in enumerate(results.metrics.itertuples())
     ]
 
 
 @styled
 def accuracy_vs_h(results: Results) -> Figure | None:
-    """Headline metric vs hidden size h, drawn only when some method has results at more
-    than one h (h from the metric file, else from the fit's summary)."""
-    m = results.metrics.assign(h=_hidden_sizes(results))
-    m = m.dropna(subset=["h"])
-    multi = [meth for meth, g in m.groupby("method") if g["h"].nunique() > 1]
-    if not multi:
+    """Headline metric vs hidden size h (paper Fig. 5), drawn only when a method was fitted
+    at more than one h on the same backbone width d (an h sweep is a set of experiments
+    that differ in `h`); experiments on other backbones never share a line."""
+    m = results.metrics.assign(h=_fit_values(results, "h"), d=_fit_values(results, "d"))
+    m = m.dropna(subset=["h", "d"])
+    sweeps = [key for key, g in m.groupby(["method", "d"]) if g["h"].nunique() > 1]
+    if not sweeps:
         return None
-    m = m[m["method"].isin(multi)]
+    m = m[[key in sweeps for key in zip(m["method"], m["d"], strict=True)]]
     m = m.assign(_metric=[headline_metric(_experiment_rows(results, e)) for e in m["experiment"]])
     metrics = [x for x in dict.fromkeys(m["_metric"]) if x]
     fig, axes = _figure(len(metrics), "accuracy vs hidden size h")
     for ax, metric in zip(axes, metrics, strict=True):
         rows = m[m["_metric"] == metric].dropna(subset=[metric])
-        for (method, k), line in rows.groupby(["method", "k"], dropna=False):
+        for (method, d, k), line in rows.groupby(["method", "d", "k"], dropna=False):
             line = line.groupby("h")[metric].mean()
             style = method_style(str(method))
+            width = f" (d={k_label(d)})" if rows["d"].nunique() > 1 else ""
             ax.plot(
                 line.index,
                 100 * line.to_numpy(),
                 color=style["color"],
                 marker=style["marker"],
-                label=f"{method_label(str(method))} k={k_label(k)}",
+                label=f"{method_label(str(method))} k={k_label(k)}{width}",
             )
         _log2_ticks(ax, rows["h"])
         ax.set_xlabel("hidden size h (log scale)")
