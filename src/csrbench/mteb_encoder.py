@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import os
 import re
@@ -54,6 +53,7 @@ from mteb.types import PromptType
 from csrbench import methods
 from csrbench.codes import SparseCodes
 from csrbench.data.base import Field
+from csrbench.data.mteb_task import task_from_spec
 from csrbench.method_catalog import method_info
 
 if TYPE_CHECKING:
@@ -361,30 +361,10 @@ def get_task(spec: str, task_dir: str | os.PathLike[str] | None = None) -> AbsTa
     `metadata.dataset["path"]` at a local copy of the task's dataset repository runs
     mteb's own loader (and the task's own transforms) on local files.
     """
-    import mteb
-    from mteb.abstasks import AbsTask
-
-    if ":" in spec:
-        module_name, _, class_name = spec.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as err:
-            raise EncoderInputError(
-                f"cannot import task {spec!r} ({err}); pass a registered MTEB task name or "
-                "'package.module:ClassName' of an mteb AbsTask subclass"
-            ) from err
-        if not (isinstance(cls, type) and issubclass(cls, AbsTask)):
-            raise EncoderInputError(f"task {spec!r} is not an mteb AbsTask subclass")
-        task = cls()
-    else:
-        try:
-            task = mteb.get_task(spec)
-        except KeyError as err:
-            hint = str(err.args[0]) if err.args else ""
-            raise EncoderInputError(
-                f"unknown MTEB task {spec!r} ({hint}); list names with "
-                "`python -c 'import mteb; print(mteb.get_tasks())'`"
-            ) from err
+    try:
+        task = task_from_spec(spec)
+    except ValueError as err:
+        raise EncoderInputError(f"--task: {err}") from err
     if task_dir is not None:
         local = Path(task_dir).resolve()
         if not local.is_dir():

@@ -42,33 +42,46 @@ if TYPE_CHECKING:
 PARAMS = ("name", "task", "subset", "splits", "eval_split", "limit", "seed")
 
 
-def _get_task(spec: Any, name: str | None) -> AbsTask:
-    """Instantiate the task: a registry name, or `module:Class` for a custom AbsTask."""
+def task_from_spec(spec: str) -> AbsTask:
+    """Instantiate an MTEB task: a registry name, or `module:Class` for a custom AbsTask.
+
+    Raises ValueError saying what is wrong and what to pass instead; callers prefix it
+    with where the spec came from (a config key, a command-line flag).
+    """
     import mteb
     from mteb.abstasks import AbsTask
 
-    key = config_key(name, "task")
-    if not isinstance(spec, str) or not spec.strip():
-        raise DataError(f"{key} is required: an MTEB task name such as 'SciFact'")
     if ":" in spec:
         module_name, _, class_name = spec.partition(":")
         try:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as err:
-            raise DataError(
-                f"{key}: cannot import {spec!r} ({err}); use 'package.module:ClassName' for "
+            raise ValueError(
+                f"cannot import {spec!r} ({err}); use 'package.module:ClassName' for "
                 "a custom mteb AbsTask subclass, or a registered task name"
             ) from err
         if not (isinstance(cls, type) and issubclass(cls, AbsTask)):
-            raise DataError(f"{key}: {spec!r} is not an mteb AbsTask subclass")
+            raise ValueError(f"{spec!r} is not an mteb AbsTask subclass")
         return cls()
     try:
         return mteb.get_task(spec)
     except KeyError as err:
         hint = str(err.args[0]) if err.args else ""
-        raise DataError(
-            f"{key}: unknown MTEB task {spec!r} ({hint}); see mteb.get_tasks() for names"
+        raise ValueError(
+            f"unknown MTEB task {spec!r} ({hint}); list the names with "
+            "`python -c 'import mteb; print(mteb.get_tasks())'`"
         ) from err
+
+
+def _get_task(spec: Any, name: str | None) -> AbsTask:
+    """The configured task; errors name the config key."""
+    key = config_key(name, "task")
+    if not isinstance(spec, str) or not spec.strip():
+        raise DataError(f"{key} is required: an MTEB task name such as 'SciFact'")
+    try:
+        return task_from_spec(spec)
+    except ValueError as err:
+        raise DataError(f"{key}: {err}") from err
 
 
 def _kind(task: AbsTask) -> str:
