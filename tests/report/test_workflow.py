@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from report_data import IMAGE, metric, write_results
+from snakemake_output import job_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -25,19 +26,6 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [str(SNAKEMAKE), "--snakefile", str(ROOT / "workflow" / "Snakefile"), "-d", str(workdir)]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
-
-
-def job_counts(stdout: str) -> dict[str, int]:
-    """{rule: count} from the 'Job stats' table of a run or dry run."""
-    lines = stdout.splitlines()
-    start = lines.index("Job stats:") + 3
-    jobs = {}
-    for line in lines[start:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +51,13 @@ def test_figures_plans_and_runs_only_the_report(workdir) -> None:
     work, config = workdir
     dry = snakemake(work, "figures", "-n", "--configfile", str(config))
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert job_counts(dry.stdout) == {"figures": 1}
+    assert job_stats(dry.stdout) == {"figures": 1}
 
     start = time.perf_counter()
     run = snakemake(work, "figures", "--cores", "1", "--configfile", str(config))
     seconds = time.perf_counter() - start
     assert run.returncode == 0, run.stdout + run.stderr
-    assert job_counts(run.stdout + run.stderr) == {"figures": 1}
+    assert job_stats(run.stdout + run.stderr) == {"figures": 1}
     assert re.findall(r"Finished jobid: \d+ \(Rule: (\S+)\)", run.stderr) == ["figures"]
     assert seconds < 120  # seconds on an idle machine; generous for a loaded 2-core CI box
     assert (work / "results/tables/digits_knn1.csv").exists()
@@ -92,7 +80,7 @@ def test_full_run_ends_in_report_run(workdir) -> None:
     work, config = workdir
     dry = snakemake(work, "-n", "--configfile", str(config))
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    jobs = job_counts(dry.stdout)
+    jobs = job_stats(dry.stdout)
     assert jobs["report_run"] == 1 and "figures" not in jobs
     assert jobs["evaluate"] >= 1  # waits for the config's metrics (pycode has none here)
 

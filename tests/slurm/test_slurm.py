@@ -36,6 +36,7 @@ from slurm_support import (
     Snakemake,
     copy_repo,
 )
+from snakemake_output import job_stats
 
 GPU_RULES = {"embed", "train", "bench"}
 TOY_JOBS = {"prepare": 2, "embed": 2, "train": 2, "bench": 2, "report": 1}
@@ -82,20 +83,6 @@ def job_blocks(log: str) -> list[dict]:
                 item.split("=", 1) for item in re.split(r", (?=\w+=)", value) if "=" in item
             )
     return blocks
-
-
-def job_stats(log: str) -> dict[str, int]:
-    """The first 'Job stats' table: {rule: count} ({} when there is nothing to do)."""
-    lines = log.splitlines()
-    if "Job stats:" not in lines:
-        return {}
-    out = {}
-    for line in lines[lines.index("Job stats:") + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        out[parts[0]] = int(parts[1])
-    return out
 
 
 def finished_outputs(log: str) -> set[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_output import job_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -23,18 +24,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Parse the 'Job stats' table of a dry run into {rule: count}."""
-    lines = proc.stdout.splitlines()
-    if "Nothing to be done" in proc.stdout + proc.stderr:
-        return {}
-    start = lines.index("Job stats:") + 3
-    jobs = {}
-    for line in lines[start:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
+    """{rule: count} a run or dry run printed; {} when there was nothing to do."""
+    return job_stats(proc.stdout)
 
 
 def write_config(path: Path, config: dict) -> Path:
