@@ -126,18 +126,26 @@ def _where(path: Path, depth: int) -> tuple[str, str, str]:
     return parts[-4], parts[-3], parts[-2]  # .../{experiment}/{method}/{budget}/summary.json
 
 
-def _metric_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
-    experiment, method, budget = _where(path, 3)
-    row: dict[str, Any] = {
+def _identity(path: Path, body: dict[str, Any], depth: int = 3) -> dict[str, Any]:
+    """The columns every kind of row starts with: which (experiment, method, budget, k) it
+    is, from the file's path, and the machine it came from."""
+    experiment, method, budget = _where(path, depth)
+    return {
         "experiment": experiment,
         "method": method,
         "budget": budget,
         "k": _k_of(budget, body.get("k")),
+        "hardware": hardware_label(body.get("hardware")),
+    }
+
+
+def _metric_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        **_identity(path, body),
         "active_dims": _num(body.get("active_dims")),
         "bytes_per_doc": _num(body.get("bytes_per_doc")),
         "sparse": bool(body.get("sparse", False)),
         "h": _num(body.get("h")),
-        "hardware": hardware_label(body.get("hardware")),
     }
     for name, value in (body.get("metrics") or {}).items():
         row[name] = _num(value)
@@ -145,16 +153,11 @@ def _metric_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bench_rows(path: Path, body: dict[str, Any]) -> list[dict[str, Any]]:
-    experiment, method, budget = _where(path, 3)
     common = {
-        "experiment": experiment,
-        "method": method,
-        "budget": budget,
-        "k": _k_of(budget, body.get("k")),
+        **_identity(path, body),
         "bytes_per_doc_stored": _num(body.get("bytes_per_doc_stored")),
         "database_n": _num((body.get("database") or {}).get("n")),
         "queries_n": _num((body.get("queries") or {}).get("n")),
-        "hardware": hardware_label(body.get("hardware")),
     }
     keys = ("ms_per_query", "ms_per_batch", "queries_per_s", "bytes_per_doc", "index_bytes")
     return [
@@ -168,16 +171,7 @@ def _bench_rows(path: Path, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _scaling_rows(path: Path, body: dict[str, Any]) -> list[dict[str, Any]]:
-    experiment, method, budget = _where(path, 3)
-    common = {
-        "experiment": experiment,
-        "method": method,
-        "budget": budget,
-        "k": _k_of(budget, body.get("k")),
-        "h": _num(body.get("h")),
-        "d": _num(body.get("d")),
-        "hardware": hardware_label(body.get("hardware")),
-    }
+    common = {**_identity(path, body), "h": _num(body.get("h")), "d": _num(body.get("d"))}
     values = ("n", "ms_per_batch", "ms_per_query", "bytes_per_doc", "floor_ms", "x_floor")
     return [
         {
@@ -191,15 +185,11 @@ def _scaling_rows(path: Path, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _training_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
-    experiment, method, budget = _where(path, 4)
     training = body.get("training") or {}
     final = training.get("final") or {}
     dead = training.get("dead_frac_end", final.get("dead_frac"))
     return {
-        "experiment": experiment,
-        "method": method,
-        "budget": budget,
-        "k": _k_of(budget, body.get("k")),
+        **_identity(path, body, depth=4),
         "d": _num(body.get("d")),
         "h": _num(body.get("h", training.get("h"))),
         "fit_seconds": _num(body.get("fit_seconds")),
@@ -207,7 +197,6 @@ def _training_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
         "steps": _num(training.get("steps")),
         "samples_per_s": _num(training.get("samples_per_s")),
         "device": str(training.get("device", "")),
-        "hardware": hardware_label(body.get("hardware")),
     }
 
 
