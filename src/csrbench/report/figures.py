@@ -167,6 +167,15 @@ def _annotate_k(ax: Axes, xs, ys, ks, color: str) -> None:
         )
 
 
+def _method_curves(ax: Axes, frame: pd.DataFrame, x: str, metric: str, order: str) -> None:
+    """One line per method through its (x, metric %) points in `order`, each labelled k."""
+    for method in sorted_methods(frame["method"]):
+        pts = frame[frame["method"] == method].sort_values(order)
+        style = method_style(method)
+        ax.plot(pts[x], 100 * pts[metric], label=method_label(method), **style)
+        _annotate_k(ax, pts[x], 100 * pts[metric], pts["k"], style["color"])
+
+
 @styled
 def accuracy_vs_time(results: Results, experiment: str) -> Figure | None:
     """Headline metric vs retrieval time per query (log): one point per method and k,
@@ -184,11 +193,7 @@ def accuracy_vs_time(results: Results, experiment: str) -> Figure | None:
         sorted(set(results.bench.loc[results.bench["experiment"] == experiment, "hardware"]))
     )
     fig, (ax,) = _figure(1, f"{experiment}: accuracy vs retrieval time\n({hardware})")
-    for method in sorted_methods(joined["method"]):
-        pts = joined[joined["method"] == method].sort_values("k")
-        style = method_style(method)
-        ax.plot(pts["ms_per_query"], 100 * pts[metric], label=method_label(method), **style)
-        _annotate_k(ax, pts["ms_per_query"], 100 * pts[metric], pts["k"], style["color"])
+    _method_curves(ax, joined, "ms_per_query", metric, order="k")
     _log_axis(ax)
     ax.set_xlabel("ms per query (log scale, fastest engine)")
     ax.set_ylabel(metric_label(metric))
@@ -208,11 +213,7 @@ def accuracy_vs_bytes(results: Results, experiment: str) -> Figure | None:
     if pts_all.empty:
         return None
     fig, (ax,) = _figure(1, f"{experiment}: accuracy vs bytes per document")
-    for method in sorted_methods(pts_all["method"]):
-        pts = pts_all[pts_all["method"] == method].sort_values("bytes_per_doc")
-        style = method_style(method)
-        ax.plot(pts["bytes_per_doc"], 100 * pts[metric], label=method_label(method), **style)
-        _annotate_k(ax, pts["bytes_per_doc"], 100 * pts[metric], pts["k"], style["color"])
+    _method_curves(ax, pts_all, "bytes_per_doc", metric, order="bytes_per_doc")
     _log2_ticks(ax, pts_all["bytes_per_doc"])
     ax.set_xlabel("bytes per document (log scale)")
     ax.set_ylabel(metric_label(metric))
