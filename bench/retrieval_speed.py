@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
-from csrbench.jobs import write_json
 from csrbench.retrieval import available_engines
 from csrbench.retrieval.synthetic import usage_frequencies, zipf_frequencies
 from csrbench.scaling import DEFAULT_ENGINES, set_threads, summary, sweep

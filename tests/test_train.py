@@ -87,15 +87,17 @@ def test_log_rows_and_summary_and_reconstruction_improves():
     assert s["samples_per_s"] > 0 and s["wall_s"] > 0 and 0.0 <= s["dead_frac_end"] <= 1.0
 
 
-def test_write_log_tsv_and_csv(tmp_path):
+def test_write_log_is_tab_separated_with_lf_line_ends(tmp_path):
     rows = [{"step": 0, "loss": 1.5}, {"step": 1, "loss": 1.25, "extra": "x"}]
-    for name, delim in (("log.tsv", "\t"), ("log.csv", ",")):
-        write_log(rows, tmp_path / name)
-        with open(tmp_path / name) as fh:
-            got = list(csv.DictReader(fh, delimiter=delim))
-        assert [r["step"] for r in got] == ["0", "1"] and got[1]["extra"] == "x"
-        assert float(got[1]["loss"]) == 1.25
-    assert not list(tmp_path.glob("*.tmp"))
+    path = tmp_path / "train.tsv"
+    write_log(rows, path)
+    raw = path.read_bytes()
+    assert b"\r" not in raw and raw.count(b"\n") == 3
+    with open(path, newline="") as fh:
+        got = list(csv.DictReader(fh, delimiter="\t"))
+    assert [r["step"] for r in got] == ["0", "1"] and got[1]["extra"] == "x"
+    assert float(got[1]["loss"]) == 1.25 and got[0]["extra"] == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["train.tsv"]
 
 
 def test_csr_v2_anneals_k_linearly_over_70_percent_of_steps():

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from csrbench.atomic import atomic_path
 
 
 def index_dtype(h: int) -> np.dtype:
@@ -66,10 +67,8 @@ class SparseCodes:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write `.npz` atomically (temporary name, then rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, indices=self.indices, values=self.values, h=np.int64(self.h))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, indices=self.indices, values=self.values, h=np.int64(self.h))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SparseCodes:

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from csrbench import metrics
+from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info
-from csrbench.jobs import CODES_META, load_codes, write_json
+from csrbench.jobs import CODES_META, load_codes
 from csrbench.retrieval import search
 from csrbench.store import load_split
 

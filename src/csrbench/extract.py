@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from csrbench.atomic import write_text
 from csrbench.backbones.base import describe, require_kind
 from csrbench.data.base import Field, Split
 from csrbench.devices import hardware_info
@@ -221,9 +222,7 @@ def _check_fingerprint(resume: Path, fingerprint: dict[str, Any]) -> None:
                 )
             shutil.rmtree(resume)
     resume.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def _progress(desc: str, total: int, enabled: bool) -> Any:

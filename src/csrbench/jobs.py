@@ -7,7 +7,6 @@ leaves a file that looks finished.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from csrbench import methods
+from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info
 from csrbench.store import load_split
@@ -122,9 +122,3 @@ def load_codes(codes_dir: str | Path, split: str, field: str) -> SparseCodes | n
     if not dense.exists():
         raise FileNotFoundError(f"no codes for field {field!r} in {codes_dir}")
     return np.load(dense)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)

@@ -490,7 +490,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Check every input before any weights load, evaluate, write `--out`; return the record."""
-    from csrbench.jobs import write_json
+    from csrbench.atomic import write_json
 
     args = parse_args(argv)
     if args.batch_size < 1:

@@ -41,9 +41,10 @@ import numpy as np
 import psutil
 import torch
 
+from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info, resolve_device
-from csrbench.jobs import CODES_META, load_codes, write_json
+from csrbench.jobs import CODES_META, load_codes
 from csrbench.retrieval import ENGINES, as_codes, available_engines, make_engine
 from csrbench.retrieval.inverted import posting_list_lengths, postings_touched
 from csrbench.retrieval.synthetic import sample_codes, usage_frequencies

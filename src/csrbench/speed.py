@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info
-from csrbench.jobs import CODES_META, load_codes, write_json
+from csrbench.jobs import CODES_META, load_codes
 from csrbench.metrics import l2_normalize
 from csrbench.retrieval import available_engines, make_engine
 from csrbench.store import load_split

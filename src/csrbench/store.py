@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from csrbench.atomic import atomic_path, fresh_dir, incomplete_dir, move_into_place
 from csrbench.data.base import Relevance
 
 PROVENANCE = "provenance.json"
@@ -137,16 +138,15 @@ def write_matrix_streamed(
         raise ValueError(f"expected {n} rows, the stream gave {seen}")
     if d is None:  # an empty split: keep the width from an existing shard if any
         d = np.load(done[0], mmap_mode="r").shape[1] if done else 0
-    tmp = path.with_name(path.name + ".tmp.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n, d))
-    row = 0
-    for shard in done:
-        block = np.load(shard, mmap_mode="r")
-        out[row : row + len(block)] = block
-        row += len(block)
-    out.flush()
-    del out
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n, d))
+        row = 0
+        for shard in done:
+            block = np.load(shard, mmap_mode="r")
+            out[row : row + len(block)] = block
+            row += len(block)
+        out.flush()
+        del out
     shutil.rmtree(shard_dir)
     return n, d
 
@@ -156,9 +156,8 @@ def _shard_name(i: int) -> str:
 
 
 def _save_shard(shard_dir: Path, i: int, rows: np.ndarray) -> None:
-    tmp = shard_dir / f"{_shard_name(i)}.tmp.npy"
-    np.save(tmp, rows)
-    os.replace(tmp, shard_dir / _shard_name(i))
+    with atomic_path(shard_dir / _shard_name(i)) as tmp:
+        np.save(tmp, rows)
 
 
 def _finished_shards(shard_dir: Path, shard_rows: int) -> list[Path]:
@@ -186,15 +185,13 @@ class SplitWriter:
 
     def __init__(self, split_dir: str | os.PathLike[str], resume_dir: str | os.PathLike[str]):
         self.final = Path(split_dir)
-        self.tmp = self.final.with_name(self.final.name + ".incomplete")
+        self.tmp = incomplete_dir(self.final)
         self.resume_dir = Path(resume_dir)
         self.fields: dict[str, dict[str, Any]] = {}
         self.relevance: Relevance | None = None
 
     def __enter__(self) -> SplitWriter:
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        fresh_dir(self.tmp)
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
@@ -243,8 +240,6 @@ class SplitWriter:
             else None
         )
         (self.tmp / PROVENANCE).write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        os.replace(self.tmp, self.final)
+        move_into_place(self.tmp, self.final)
         if self.resume_dir.exists():
             shutil.rmtree(self.resume_dir)

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from csrbench.atomic import atomic_path
 from csrbench.devices import resolve_device as resolve_device  # re-exported for methods
 
 
@@ -175,7 +176,7 @@ def train(
 
 
 def write_log(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Write per-step rows as a table: tab-separated for .tsv, comma-separated otherwise.
+    """Write per-step rows as a tab-separated table with LF line ends.
 
     Columns are the union of the rows' keys in first-seen order; written under a temporary
     name and renamed so that a killed job never leaves a half table.
@@ -186,14 +187,13 @@ def write_log(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> N
         for key in r:
             if key not in cols:
                 cols.append(key)
-    delim = "\t" if path.suffix == ".tsv" else ","
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, delimiter=delim, extrasaction="ignore")
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(
+            f, fieldnames=cols, delimiter="\t", lineterminator="\n", extrasaction="ignore"
+        )
         w.writeheader()
         for r in rows:
             w.writerow({k: _fmt(v) for k, v in r.items()})
-    os.replace(tmp, path)
 
 
 def _fmt(v: Any) -> Any:

@@ -11,6 +11,7 @@ model or code. Modules, one concept each:
 - `paper`: the paper's published numbers and the table each comes from;
 - `tables`: the paper-layout tables, written as CSV, Markdown and LaTeX;
 - `style` / `figures`: one matplotlib style and every figure, written as PNG and PDF;
-- `atomic`: write-then-rename, so an interrupted report never leaves a half file;
+- writes go through `csrbench.atomic` (write-then-rename): an interrupted report never
+  leaves a half file;
 - `build`: all of the above in one call (what `scripts/report.py` runs).
 """

@@ -26,8 +26,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from csrbench.atomic import atomic_path
 from csrbench.report import paper
-from csrbench.report.atomic import atomic_path
 from csrbench.report.collect import Results
 from csrbench.report.labels import (
     headline_metric,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from csrbench.atomic import write_text
 from csrbench.report import paper
-from csrbench.report.atomic import write_text
 from csrbench.report.collect import Results
 from csrbench.report.labels import (
     k_label,
