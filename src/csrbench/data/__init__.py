@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from csrbench.data.base import DataError, Field, Relevance, Split
+from csrbench.data.validation import FIT, VALIDATION, ValidationSpec, carve
 
 LOADERS: dict[str, str] = {
     "digits": "csrbench.data.digits",
@@ -22,16 +23,36 @@ LOADERS: dict[str, str] = {
 }
 
 
-def load_split(loader: str, split: str, params: dict[str, Any], name: str | None = None) -> Split:
+def load_split(
+    loader: str,
+    split: str,
+    params: dict[str, Any],
+    name: str | None = None,
+    validation: ValidationSpec | None = None,
+) -> Split:
     """Load one split with the named loader; each loader module defines `load(split, **params)`.
 
-    `name` is the dataset's key in the config: errors then say
-    `datasets.<name>.params.<key>`, which is where the user has to look.
+    With `validation`, the loader's `train` split is carved in two: `train` (what fitting
+    reads) and `val` (what every tuning choice reads); other splits pass through. `name`
+    is the dataset's key in the config: errors then say `datasets.<name>.params.<key>`,
+    which is where the user has to look.
     """
     if loader not in LOADERS:
         raise DataError(f"unknown dataset loader {loader!r}; choose one of {sorted(LOADERS)}")
     module = importlib.import_module(LOADERS[loader])
-    return module.load(split, name=name, **params)
+    if validation is None or split not in (FIT, VALIDATION):
+        return module.load(split, name=name, **params)
+    return carve(module.load(FIT, name=name, **params), validation)[split]
 
 
-__all__ = ["LOADERS", "DataError", "Field", "Relevance", "Split", "load_split"]
+__all__ = [
+    "FIT",
+    "LOADERS",
+    "VALIDATION",
+    "DataError",
+    "Field",
+    "Relevance",
+    "Split",
+    "ValidationSpec",
+    "load_split",
+]

@@ -37,6 +37,8 @@ class Field:
     items: Sequence[Any]
     ids: np.ndarray  # str, unique within the field; stable across runs
     labels: np.ndarray | None = None  # int64 class per row, where the data has classes
+    # rows sharing a group stay on one side of the validation carve (pycode: the module)
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.items)
@@ -44,6 +46,8 @@ class Field:
             raise DataError(f"field {self.name!r}: {len(self.ids)} ids for {n} items")
         if self.labels is not None and len(self.labels) != n:
             raise DataError(f"field {self.name!r}: {len(self.labels)} labels for {n} items")
+        if self.groups is not None and len(self.groups) != n:
+            raise DataError(f"field {self.name!r}: {len(self.groups)} groups for {n} items")
 
 
 @dataclass(frozen=True)

@@ -425,9 +425,10 @@ def load(
     chosen = [chosen[i] for i in rows]
     labels = labels[rows]
     ids = np.array([p.qualname for p in chosen])
+    modules = np.array([p.path for p in chosen])  # a validation carve keeps a module whole
     n = len(chosen)
-    query = Field("query", "text", [p.query for p in chosen], ids, labels)
-    doc = Field("doc", "text", [p.doc for p in chosen], ids.copy(), labels.copy())
+    query = Field("query", "text", [p.query for p in chosen], ids, labels, modules)
+    doc = Field("doc", "text", [p.doc for p in chosen], ids.copy(), labels.copy(), modules.copy())
     arange = np.arange(n, dtype=np.int64)
     relevance = Relevance("query", "doc", np.stack([arange, arange, np.ones(n, np.int64)], 1))
     return Split(
