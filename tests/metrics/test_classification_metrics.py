@@ -5,7 +5,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from csrbench.codes import SparseCodes
-from csrbench.metrics import classification_accuracy, linear_probe_accuracy
+from csrbench.metrics import classification_accuracy, classification_hits, linear_probe_accuracy
 
 
 def data(seed: int, n: int, d: int = 20):  # type: ignore[no-untyped-def]
@@ -18,8 +18,11 @@ def data(seed: int, n: int, d: int = 20):  # type: ignore[no-untyped-def]
 def test_classification_matches_sklearn_directly() -> None:
     xtr, ytr = data(0, 400)
     xte, yte = data(1, 200)
-    ref = LogisticRegression(C=1.0, max_iter=100, random_state=0).fit(xtr, ytr).score(xte, yte)
+    clf = LogisticRegression(C=1.0, max_iter=100, random_state=0).fit(xtr, ytr)
+    ref = clf.score(xte, yte)
     assert classification_accuracy(xtr, ytr, xte, yte) == pytest.approx(ref)
+    hits = classification_hits(xtr, ytr, xte, yte)
+    assert hits.tolist() == (clf.predict(xte) == yte).tolist()
     assert ref > 0.8
 
 

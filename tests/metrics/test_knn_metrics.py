@@ -8,7 +8,12 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 from csrbench.codes import SparseCodes
-from csrbench.metrics import knn_accuracy, l2_normalize, nearest_neighbor_accuracy
+from csrbench.metrics import (
+    knn_accuracy,
+    l2_normalize,
+    nearest_neighbor_accuracy,
+    nearest_neighbor_hits,
+)
 from csrbench.retrieval import available_engines
 
 
@@ -34,6 +39,8 @@ def test_one_nn_matches_faiss_and_sklearn(engine: str | None) -> None:
     index.add(unit(xtr))
     _, ids = index.search(unit(xte), 1)
     assert acc == pytest.approx(float((ytr[ids[:, 0]] == yte).mean()))
+    hits = nearest_neighbor_hits(xtr, ytr, xte, yte, engine=engine)
+    assert hits.dtype == bool and hits.tolist() == (ytr[ids[:, 0]] == yte).tolist()
 
     sk = KNeighborsClassifier(n_neighbors=1).fit(unit(xtr), ytr)
     assert acc == pytest.approx(sk.score(unit(xte), yte))

@@ -8,8 +8,11 @@
 
 from csrbench.metrics.classification import (
     classification_accuracy,
+    classification_hits,
     linear_probe_accuracy,
+    linear_probe_hits,
     logistic_accuracy,
+    logistic_hits,
 )
 from csrbench.metrics.clustering import cluster, clustering_scores, hungarian_accuracy, v_measure
 from csrbench.metrics.crossmodal import (
@@ -17,11 +20,19 @@ from csrbench.metrics.crossmodal import (
     crossmodal_recall_from_rankings,
     recall_at,
 )
-from csrbench.metrics.knn import knn_accuracy, l2_normalize, nearest_neighbor_accuracy, vote
+from csrbench.metrics.knn import (
+    knn_accuracy,
+    knn_hits,
+    l2_normalize,
+    nearest_neighbor_accuracy,
+    nearest_neighbor_hits,
+    vote,
+)
 from csrbench.metrics.retrieval import judged_grades, retrieval_scores
 
 __all__ = [
     "classification_accuracy",
+    "classification_hits",
     "cluster",
     "clustering_scores",
     "crossmodal_recall",
@@ -29,10 +40,14 @@ __all__ = [
     "hungarian_accuracy",
     "judged_grades",
     "knn_accuracy",
+    "knn_hits",
     "l2_normalize",
     "linear_probe_accuracy",
+    "linear_probe_hits",
     "logistic_accuracy",
+    "logistic_hits",
     "nearest_neighbor_accuracy",
+    "nearest_neighbor_hits",
     "recall_at",
     "retrieval_scores",
     "v_measure",

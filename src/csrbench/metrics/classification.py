@@ -55,7 +55,7 @@ def _check(x_train: Database, y_train: np.ndarray, x_test: Database, y_test: np.
     return a, y_train, b, y_test
 
 
-def logistic_accuracy(
+def logistic_hits(
     x_train: Database,
     y_train: np.ndarray,
     x_test: Database,
@@ -64,11 +64,12 @@ def logistic_accuracy(
     max_iter: int = 100,
     scale: bool = False,
     seed: int = 0,
-) -> float:
-    """Fit LogisticRegression(lbfgs) on train, return top-1 accuracy on test.
+) -> np.ndarray:
+    """Fit LogisticRegression(lbfgs) on train; bool per test row: predicted right.
 
-    Convergence warnings are silenced: MTEB's max_iter = 100 rarely converges fully
-    and the metric is defined by that budget.
+    Per row, so that two methods can be compared item by item. Convergence warnings are
+    silenced: MTEB's max_iter = 100 rarely converges fully and the metric is defined by
+    that budget.
     """
     # scikit-learn costs a second or more to import: only jobs that fit a classifier pay it
     from sklearn.exceptions import ConvergenceWarning
@@ -83,14 +84,48 @@ def logistic_accuracy(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(a, y_train)
-    return float((clf.predict(b) == y_test).mean())
+    return clf.predict(b) == y_test
+
+
+def logistic_accuracy(
+    x_train: Database,
+    y_train: np.ndarray,
+    x_test: Database,
+    y_test: np.ndarray,
+    C: float = 1.0,
+    max_iter: int = 100,
+    scale: bool = False,
+    seed: int = 0,
+) -> float:
+    """Top-1 accuracy on test: the mean of `logistic_hits`."""
+    return float(logistic_hits(x_train, y_train, x_test, y_test, C, max_iter, scale, seed).mean())
+
+
+def classification_hits(
+    x_train: Database, y_train: np.ndarray, x_test: Database, y_test: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """Per test row of MTEB-style classification (C = 1, max_iter = 100, raw codes)."""
+    return logistic_hits(x_train, y_train, x_test, y_test, 1.0, 100, False, seed)
 
 
 def classification_accuracy(
     x_train: Database, y_train: np.ndarray, x_test: Database, y_test: np.ndarray, seed: int = 0
 ) -> float:
-    """MTEB-style classification accuracy (C = 1, max_iter = 100, raw codes)."""
-    return logistic_accuracy(x_train, y_train, x_test, y_test, 1.0, 100, False, seed)
+    """MTEB-style classification accuracy: the mean of `classification_hits`."""
+    return float(classification_hits(x_train, y_train, x_test, y_test, seed).mean())
+
+
+def linear_probe_hits(
+    x_train: Database,
+    y_train: np.ndarray,
+    x_test: Database,
+    y_test: np.ndarray,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Per test row of the linear probe (std-scaled codes, C = 1, max_iter = 1000)."""
+    return logistic_hits(x_train, y_train, x_test, y_test, C, max_iter, True, seed)
 
 
 def linear_probe_accuracy(
@@ -102,5 +137,5 @@ def linear_probe_accuracy(
     max_iter: int = 1000,
     seed: int = 0,
 ) -> float:
-    """Linear-probe top-1 (std-scaled codes, C = 1, max_iter = 1000)."""
-    return logistic_accuracy(x_train, y_train, x_test, y_test, C, max_iter, True, seed)
+    """Linear-probe top-1: the mean of `linear_probe_hits`."""
+    return float(linear_probe_hits(x_train, y_train, x_test, y_test, C, max_iter, seed).mean())

@@ -43,7 +43,7 @@ def vote(neighbor_ids: np.ndarray, database_labels: np.ndarray, k: int = 1) -> n
     return classes[counts.argmax(axis=1)]
 
 
-def knn_accuracy(
+def knn_hits(
     database: Database,
     database_labels: np.ndarray,
     queries: Database,
@@ -52,8 +52,9 @@ def knn_accuracy(
     engine: str | None = None,
     normalize: bool = True,
     **engine_options: Any,
-) -> float:
-    """Top-1 accuracy of k-NN voting (k = 1: the paper's 1-NN) with exact search.
+) -> np.ndarray:
+    """bool [n_queries]: whether k-NN voting (k = 1: the paper's 1-NN, exact search) labels
+    each query correctly. Per query, so that two methods can be compared item by item.
 
     `engine` None picks the fastest exact engine for the input type (faiss for dense,
     the inverted index for SparseCodes).
@@ -71,7 +72,38 @@ def knn_accuracy(
     if normalize:
         database, queries = l2_normalize(database), l2_normalize(queries)
     _, ids = search(engine, database, queries, k, **engine_options)
-    return float((vote(ids, database_labels, k) == query_labels).mean())
+    return vote(ids, database_labels, k) == query_labels
+
+
+def knn_accuracy(
+    database: Database,
+    database_labels: np.ndarray,
+    queries: Database,
+    query_labels: np.ndarray,
+    k: int = 1,
+    engine: str | None = None,
+    normalize: bool = True,
+    **engine_options: Any,
+) -> float:
+    """Top-1 accuracy of k-NN voting: the mean of `knn_hits`."""
+    hits = knn_hits(
+        database, database_labels, queries, query_labels, k, engine, normalize, **engine_options
+    )
+    return float(hits.mean())
+
+
+def nearest_neighbor_hits(
+    database: Database,
+    database_labels: np.ndarray,
+    queries: Database,
+    query_labels: np.ndarray,
+    engine: str | None = None,
+    **engine_options: Any,
+) -> np.ndarray:
+    """Per query: is the paper's 1-NN (L2-normalised codes) label right."""
+    return knn_hits(
+        database, database_labels, queries, query_labels, 1, engine, True, **engine_options
+    )
 
 
 def nearest_neighbor_accuracy(
