@@ -93,7 +93,9 @@ def metric(root: Path, exp: str, method: str, k: int | None, scores: dict, **ext
     )
 
 
-def write_results(root: Path, image_text: bool = True, scaling: bool = True) -> Path:
+def write_results(
+    root: Path, image_text: bool = True, scaling: bool = True, database_n: int = 50_000
+) -> Path:
     """Write the tree under `root` (a `results/` directory); returns root."""
     for (m, k), (knn, probe, dims, nbytes) in IMAGE.items():
         scores = {"knn1_top1": knn, "linear_probe_top1": probe}
@@ -132,7 +134,7 @@ def write_results(root: Path, image_text: bool = True, scaling: bool = True) -> 
                 "method": m,
                 "k": None if b == "full" else int(b[1:]),
                 "hardware": HW_GPU,
-                "database": {"n": 1000},
+                "database": {"n": database_n},
                 "queries": {"n": 200},
                 "engines": [
                     {"engine": e, "ms_per_query": t, "ms_per_batch": 512 * t, "bytes_per_doc": 32.0}

@@ -95,7 +95,24 @@ def test_text_table_cells_and_times(built) -> None:
     assert frame.loc[("CSR", "8"), "us/query"] == pytest.approx(1e3 * csr_ms)
     assert frame.loc[("CSR", "8"), "time vs full"] == pytest.approx(csr_ms / full_ms, rel=1e-12)
     assert frame.loc[("Full", "full"), "time vs full"] == 1.0
+    assert frame.loc[("CSR", "8"), "db docs"] == 50_000
     assert "not one of the paper's experiments" in (built[0] / "code-mini_text.md").read_text()
+
+
+def test_times_on_a_small_database_are_left_blank_and_the_caption_says_why(tmp_path) -> None:
+    from report_data import write_results
+
+    from csrbench.report.build import build_report
+
+    root = write_results(tmp_path / "results", image_text=False, scaling=False, database_n=1222)
+    build_report(None, tmp_path / "tables", tmp_path / "figures", root=root)
+    frame = read(tmp_path / "tables", "code-mini_text", ["method", "k"])
+    assert frame["us/query"].isna().all() and frame["time vs full"].isna().all()
+    assert (frame["db docs"] == 1222).all()
+    assert (
+        "fewer than 10,000 documents are left blank"
+        in (tmp_path / "tables" / "code-mini_text.md").read_text()
+    )
 
 
 def test_image_text_table_with_paper_columns(built) -> None:
