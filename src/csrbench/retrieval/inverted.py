@@ -39,6 +39,7 @@ just as exact dense search would do).
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -102,7 +103,8 @@ class InvertedEngine(Engine):
     `_index`, the posting-list lengths, and the floor of a query-at-a-time traversal."""
 
     kind = "sparse"
-    posting_bytes: int  # bytes one stored posting takes (doc id + value)
+    posting_bytes: ClassVar[int]  # bytes one stored posting takes (doc id + value)
+    lengths: np.ndarray  # int64 [h]: documents per latent (nonzero slots), set by build
 
     def _build(self, data: SparseCodes) -> int:
         doc, lat, val = _nonzero_postings(data)
