@@ -13,7 +13,7 @@ size alone) builds the default backbone and measures, at the same batch size:
   advance in the same length-sorted batches `encode` forms);
 * ratio = extract / bare (the target is >= 0.9), in wall time and in this process's CPU
   time (fairer on a shared machine), and peak RSS after loading the model and at the
-  end of the run (ru_maxrss).
+  end of the run (sampled by `csrbench.timing.PeakRSS`).
 
 Inputs are digits-like (8x8 uint8 images from scikit-learn's digits, tiled to n) and
 pycode-like (Python function sources from the standard library, tiled to n). Medians of
@@ -27,14 +27,16 @@ import ast
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from csrbench.timing import PeakRSS
 
 SPECS: dict[str, dict[str, Any]] = {
     "effnet": {
@@ -48,10 +50,6 @@ SPECS: dict[str, dict[str, Any]] = {
         "max_seq_length": 128,
     },
 }
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def digits_like(n: int):
@@ -152,6 +150,14 @@ def bare_minilm(bb: Any, texts: list[str], batch_size: int) -> tuple[float, floa
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
+    """One backbone and size in this process, its resident memory polled throughout."""
+    from csrbench.timing import PeakRSS
+
+    with PeakRSS() as mem:
+        return measure(args, mem)
+
+
+def measure(args: argparse.Namespace, mem: PeakRSS) -> dict[str, Any]:
     import numpy as np
     import torch
 
@@ -171,7 +177,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     warm = Field("x", kind, items[:bs], field.ids[:bs])
     for _ in bb.embed(warm, bs):  # warm-up: kernels, allocator, tokenizer caches
         pass
-    rss_load = peak_rss_mb()
+    rss_load = mem.peak_mb
 
     runs: dict[str, list[tuple[float, float]]] = {"bare": [], "embed": [], "extract": []}
     for _ in range(args.repeats):
@@ -209,7 +215,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "bare_items_per_cpu_s": cpu["bare"],
         "cpu_ratio": cpu["extract"] / cpu["bare"],
         "rss_after_load_mb": rss_load,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": mem.peak_mb,
         "runs": runs,
         "device": str(bb.device),
         "amp": bool(args.amp),

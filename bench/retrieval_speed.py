@@ -26,8 +26,8 @@ from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
 from csrbench.retrieval import available_engines
 from csrbench.retrieval.synthetic import usage_frequencies, zipf_frequencies
-from csrbench.scaling import DEFAULT_ENGINES, set_threads, summary, sweep
-from csrbench.speed import QUERY_BATCH, TOPK
+from csrbench.scaling import DEFAULT_ENGINES, summary, sweep
+from csrbench.timing import QUERY_BATCH, TOPK, set_threads
 
 DEFAULT_H = 1536  # 4 x 384, CSR on MiniLM
 

@@ -241,43 +241,10 @@ def initial_state(d: int, h: int, seed: int) -> dict[str, torch.Tensor]:
     }
 
 
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled every 2 ms by a thread.
-
-    `ru_maxrss` is a lifetime maximum (data generation can set it); polling the current
-    RSS during the block measures what the block itself adds.
-    """
-
-    def __enter__(self) -> PeakRSS:
-        import threading
-
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.start = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        return self
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * self.page
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def increase_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-
 def worker(a: argparse.Namespace) -> None:
     """One training run in this process; prints one JSON line."""
+    from csrbench.timing import PeakRSS  # the worker runs with src/ on the path
+
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(
@@ -294,7 +261,7 @@ def worker(a: argparse.Namespace) -> None:
     run(x[: 2 * a.batch], initial_state(x.shape[1], x.shape[1], a.seed), tiny, dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    with PeakRSS() as mem:
+    with PeakRSS(interval=0.002) as mem:  # ru_maxrss would include data generation
         out = run(x, init, a, dev)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = {
@@ -308,7 +275,7 @@ def worker(a: argparse.Namespace) -> None:
         "recon_mse": recon_mse(x, out["state"], a.k, h, dev),
         "init_recon_mse": recon_mse(x, init, a.k, h, dev),
         "peak_rss_mb": peak_rss / 1024,
-        "train_rss_increase_mb": mem.increase_mb,
+        "train_rss_increase_mb": mem.mb,
         "device": str(dev),
     }
     if dev.type == "cuda":

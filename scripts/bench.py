@@ -1,8 +1,8 @@
 """Adapter for rule `bench`: retrieval timing of one (experiment, method, budget)."""
 
 from csrbench.joblog import job_log
-from csrbench.scaling import set_threads
 from csrbench.speed import bench_job
+from csrbench.timing import set_threads
 
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
 

@@ -1,7 +1,8 @@
 """Adapter for rule `scaling`: retrieval time vs database size for one sparse model."""
 
 from csrbench.joblog import job_log
-from csrbench.scaling import scaling_job, set_threads, summary
+from csrbench.scaling import scaling_job, summary
+from csrbench.timing import set_threads
 
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
 

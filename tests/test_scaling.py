@@ -10,26 +10,18 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_codesdir import write_codes_dir
 
 from csrbench.codes import SparseCodes
+from csrbench.codesdir import CodesDir
 from csrbench.config import ConfigError, validate_config
 from csrbench.data.base import Relevance
-from csrbench.jobs import CODES_META
-from csrbench.retrieval import ENGINES, available_engines
+from csrbench.retrieval import ENGINES, available_engines, make_engine
 from csrbench.retrieval.inverted import posting_list_lengths
 from csrbench.retrieval.synthetic import inclusion_probabilities, sample_codes, zipf_frequencies
-from csrbench.scaling import (
-    add_floor,
-    batches,
-    code_usage,
-    dense_unit,
-    floor_bytes,
-    run_engine,
-    scaling_job,
-    summary,
-    sweep,
-)
+from csrbench.scaling import add_floor, code_usage, dense_unit, scaling_job, summary, sweep
 from csrbench.store import SplitWriter
+from csrbench.timing import time_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW_KEYS = {
@@ -58,15 +50,6 @@ def _one_thread():  # a shared 2-core machine: keep the engines to one thread ea
     torch.set_num_threads(old)
 
 
-def write_codes(root: Path, split: str, fields: dict[str, SparseCodes]) -> Path:
-    """An `encode`-style codes directory holding `fields` for one split."""
-    (root / split).mkdir(parents=True)
-    for name, codes in fields.items():
-        codes.save(root / split / f"{name}.npz")
-    (root / CODES_META).write_text(json.dumps({"method": "csr", "k": 8}))
-    return root
-
-
 def within_binomial_tolerance(codes: SparseCodes, freq: np.ndarray, k: int) -> np.ndarray:
     """Per latent: is its observed share of documents within 5 binomial sigmas of pi_j?"""
     pi = inclusion_probabilities(freq, k)
@@ -77,8 +60,8 @@ def within_binomial_tolerance(codes: SparseCodes, freq: np.ndarray, k: int) -> n
 def test_sampled_codes_reproduce_a_models_usage(tmp_path: Path) -> None:
     h, k = 128, 8
     trained = sample_codes(20_000, h, k, freq=zipf_frequencies(h, 1.0, seed=4), seed=9)
-    codes_dir = write_codes(tmp_path / "codes", "train", {"doc": trained})
-    freq, k_read, source = code_usage(codes_dir, "train", "doc")
+    codes_dir = write_codes_dir(tmp_path / "codes", {"train": {"doc": trained}})
+    freq, k_read, source = code_usage(CodesDir.read(codes_dir), "train", "doc")
     assert k_read == k and source.endswith("train/doc.npz")
     np.testing.assert_allclose(freq.sum(), 1.0)
     synthetic = sample_codes(30_000, h, k, freq=freq, seed=5)
@@ -91,32 +74,44 @@ def test_sampled_codes_reproduce_a_models_usage(tmp_path: Path) -> None:
 
 
 def test_dense_codes_are_refused_with_the_fix(tmp_path: Path) -> None:
-    root = tmp_path / "codes"
-    (root / "train").mkdir(parents=True)
-    np.save(root / "train" / "doc.npy", np.ones((4, 3), np.float32))
-    (root / CODES_META).write_text(json.dumps({"method": "mrl"}))
-    with pytest.raises(ValueError, match=r"evaluate\.scaling\.methods"):
-        code_usage(root, "train", "doc")
+    dense = {"train": {"doc": np.ones((4, 3), np.float32)}}
+    root = write_codes_dir(tmp_path / "codes", dense, method="mrl")
+    with pytest.raises(ValueError, match=r"dense codes of method 'mrl'.*scaling\.methods"):
+        code_usage(CodesDir.read(root), "train", "doc")
 
 
 def test_floors_are_bytes_read_over_bandwidth() -> None:
-    # h=4 latents, posting lengths [3, 0, 5, 2]; queries use {0, 2} and {2, 3}
-    lengths = np.array([3, 0, 5, 2])
-    q = SparseCodes(np.array([[0, 2], [2, 3]], np.int16), np.array([[1, 1], [1, 1]], np.float32), 4)
-    # per query: 3 + 5 = 8 and 5 + 2 = 7 postings; 6 B each (numba), 8 B (torch)
-    assert floor_bytes("inverted", 10, 3, q, lengths) == {
-        "floor_bytes": 15 * 6.0,
-        "index_once_bytes": (3 + 5 + 2) * 6.0,
-        "postings_per_query": 7.5,
+    # h=4 latents used by 3, 0, 5 and 2 of 10 documents (the last 5 have only zero slots)
+    db = SparseCodes(
+        np.array([[0, 2]] * 3 + [[2, 3]] * 2 + [[0, 1]] * 5, np.int16),
+        np.array([[1, 1]] * 5 + [[0, 0]] * 5, np.float32),
+        4,
+    )
+    np.testing.assert_array_equal(posting_list_lengths(db), [3, 0, 5, 2])
+    q = SparseCodes(np.array([[0, 2], [2, 3]], np.int16), np.ones((2, 2), np.float32), 4)
+    cpu = torch.device("cpu")
+    floor = {
+        name: make_engine(name, **ENGINES[name].options(cpu)).build(db)
+        for name in available_engines("sparse")
     }
-    assert floor_bytes("inverted-torch", 10, 3, q, lengths)["floor_bytes"] == 15 * 8.0
-    assert floor_bytes("torch-csr", 10, 3, q, lengths) == {"floor_bytes": 10 * 12.0}
-    assert floor_bytes("faiss", 10, 3, q, None) == {"floor_bytes": 10 * 3 * 4.0}
+    # per query: 3 + 5 = 8 and 5 + 2 = 7 postings; 6 B each (numba), 8 B (torch)
+    if "inverted" in floor:
+        assert floor["inverted"].floor_bytes(q) == {
+            "floor_bytes": 15 * 6.0,
+            "index_once_bytes": (3 + 5 + 2) * 6.0,
+            "postings_per_query": 7.5,
+        }
+    assert floor["inverted-torch"].floor_bytes(q)["floor_bytes"] == 15 * 8.0
+    assert floor["torch-csr"].floor_bytes(q) == {"floor_bytes": 10 * 12.0}  # 10 nonzeros
+    dense = make_engine("faiss").build(np.ones((10, 3), np.float32))
+    assert dense.floor_bytes(q.to_dense()[:, :3]) == {"floor_bytes": 10 * 3 * 4.0}
+    with pytest.raises(RuntimeError, match="build"):
+        make_engine("torch").floor_bytes(q)
     row = {"device": "cpu", "ms_per_batch": 0.001}
-    add_floor(row, floor_bytes("inverted", 10, 3, q, lengths), {"cpu_gbs": 2.0})
-    assert row["floor_ms"] == pytest.approx(90 / 2e9 * 1e3)
-    assert row["x_floor"] == pytest.approx(0.001 / (90 / 2e9 * 1e3))
-    assert row["index_once_ms"] == pytest.approx(60 / 2e9 * 1e3)
+    add_floor(row, floor["inverted-torch"].floor_bytes(q), {"cpu_gbs": 2.0})
+    assert row["floor_ms"] == pytest.approx(120 / 2e9 * 1e3)
+    assert row["x_floor"] == pytest.approx(0.001 / (120 / 2e9 * 1e3))
+    assert row["index_once_ms"] == pytest.approx(80 / 2e9 * 1e3)
 
 
 def test_sweep_has_one_row_per_engine_and_size() -> None:
@@ -197,9 +192,9 @@ def test_every_engine_returns_the_exact_top10(name: str) -> None:
     else:
         db_dense = db = dense_unit(n, d, 2)
         q_dense = q = dense_unit(64, d, 1)
-    row, ids = run_engine(name, db, batches(q, 32), repeats=1, device="cpu")
-    np.testing.assert_array_equal(ids, exact_top10(db_dense, q_dense[:32]))
-    assert row["repeats"] == 1 and row["index_bytes"] > 0
+    timing = time_engine(name, db, q, batch=32, repeats=1, device="cpu")
+    np.testing.assert_array_equal(timing.first_ids, exact_top10(db_dense, q_dense[:32]))
+    assert timing.row()["repeats"] == 1 and timing.index_bytes > 0
 
 
 def write_split(path: Path, fields: dict[str, int], d: int) -> Path:
@@ -217,7 +212,7 @@ def test_scaling_job_writes_the_json_others_read(tmp_path: Path) -> None:
     h, k = 64, 4
     doc = sample_codes(2000, h, k, freq=zipf_frequencies(h, 1.0), seed=1)
     query = sample_codes(2000, h, k, freq=zipf_frequencies(h, 0.0), seed=2)
-    codes_dir = write_codes(tmp_path / "codes", "train", {"doc": doc, "query": query})
+    codes_dir = write_codes_dir(tmp_path / "codes", {"train": {"doc": doc, "query": query}})
     split = write_split(tmp_path / "emb" / "test", {"doc": 3, "query": 3}, d=12)
     out = tmp_path / "out" / "scaling.json"
     lines: list[str] = []

@@ -12,7 +12,6 @@ Which metrics run follows from the data, not from a per-dataset switch:
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ import numpy as np
 from csrbench import metrics
 from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
+from csrbench.codesdir import CodesDir
 from csrbench.devices import hardware_info
-from csrbench.jobs import CODES_META, load_codes
 from csrbench.retrieval import search
 from csrbench.store import load_split
 
@@ -40,17 +39,16 @@ def evaluate_job(
     experiment: str | None = None,
 ) -> dict[str, Any]:
     """Score one (method, budget) of an experiment and write one JSON."""
-    codes_dir = Path(codes_dir)
-    meta = json.loads((codes_dir / CODES_META).read_text())
+    encoded = CodesDir.read(codes_dir)
     train = load_split(embeddings[train_split])
     test = load_split(embeddings[eval_split])
     result: dict[str, Any] = {
         "experiment": experiment,
-        "method": meta["method"],
-        "k": meta["k"],
-        "sparse": meta["sparse"],
-        "bytes_per_doc": meta["bytes_per_doc"],
-        "active_dims": _active_dims(meta),
+        "method": encoded.method,
+        "k": encoded.k,
+        "sparse": encoded.sparse,
+        "bytes_per_doc": encoded.bytes_per_doc,
+        "active_dims": encoded.active_dims,
         "n": {
             s: {f: int(x.x.shape[0]) for f, x in sp.fields.items()}
             for s, sp in ((train_split, train), (eval_split, test))
@@ -62,7 +60,7 @@ def evaluate_job(
     scores, seconds = result["metrics"], result["seconds"]
 
     def codes(split: str, field: str) -> SparseCodes | np.ndarray:
-        return load_codes(codes_dir, split, field)
+        return encoded.load(split, field)
 
     image = test.fields.get("image")
     if image is not None and image.labels is not None and "image" in train.fields:
@@ -123,15 +121,6 @@ def evaluate_job(
     result["metrics"] = {k: _plain(v) for k, v in scores.items()}
     write_json(Path(out_path), result)
     return result
-
-
-def _active_dims(meta: dict[str, Any]) -> int | None:
-    if meta["k"] is not None:
-        return int(meta["k"])
-    for split in meta["splits"].values():
-        for field in split["fields"].values():
-            return int(field["shape"][1])
-    return None
 
 
 def _plain(v: Any) -> Any:

@@ -6,23 +6,20 @@ sweep searches synthetic databases of growing size n. Sparse engines search k-of
 codes whose latents are used with the frequencies of a trained model's codes
 (`csrbench.retrieval.synthetic`), so posting lists have the lengths that model would
 give them at size n; dense engines search random unit vectors of the backbone's full
-width d (the paper's dense baseline: faiss IndexFlatIP at full d). Queries come in
-batches of 512; after one warm-up batch (numba compiles there) up to `repeats` other
-batches are timed and the median is reported.
+width d (the paper's dense baseline: faiss IndexFlatIP at full d). Each engine is timed
+by `csrbench.timing.time_engine` (batches of 512, a warm-up batch, the median of up to
+`repeats` others, peak memory).
 
 Every engine is reported beside its memory-bandwidth floor: the bytes its algorithm
-must read per batch divided by the read bandwidth measured on this machine, because
-search at these sizes is memory-bound and "x_floor" says how much an engine leaves on
-the table, independent of how fast the machine is:
+must read per batch (`Engine.floor_bytes`) divided by the read bandwidth measured on
+this machine, because search at these sizes is memory-bound and "x_floor" says how much
+an engine leaves on the table, independent of how fast the machine is:
 
 - dense flat (faiss, torch): the database once per batch, n * d * 4 bytes
 - torch-csr: the document CSR once per batch (int64 column + float32 value per nonzero)
 - inverted engines (query at a time): the posting lists of each query's active latents,
   summed over the batch's queries; "index once" (each byte of the lists the batch
   touches read once) is recorded too, the bound a batch-shared traversal could approach
-
-Peak memory is the process RSS high-water mark above the level before the engine was
-built (sampled every 5 ms), plus torch's CUDA peak on GPU.
 """
 
 from __future__ import annotations
@@ -30,8 +27,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import statistics
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,13 +38,12 @@ import torch
 
 from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
-from csrbench.devices import hardware_info, resolve_device
-from csrbench.jobs import CODES_META, load_codes
-from csrbench.retrieval import ENGINES, as_codes, available_engines, make_engine
-from csrbench.retrieval.inverted import posting_list_lengths, postings_touched
+from csrbench.codesdir import CodesDir, search_roles
+from csrbench.devices import resolve_device
+from csrbench.retrieval import ENGINES, available_engines
 from csrbench.retrieval.synthetic import sample_codes, usage_frequencies
-from csrbench.speed import QUERY_BATCH, TOPK
 from csrbench.store import PROVENANCE, load_split
+from csrbench.timing import QUERY_BATCH, TOPK, bench_hardware, read_bandwidth, time_engine
 
 DEFAULT_ENGINES = ("faiss", "torch", "torch-csr", "inverted", "inverted-torch")
 # engines too slow for the largest CPU sizes unless asked for: max n on CPU
@@ -60,126 +54,7 @@ _BASE_BYTES = 2 << 30
 Progress = Callable[[str], None]
 
 
-# ------------------------------------------------------------------------ environment
-
-
-def bench_hardware() -> dict[str, Any]:
-    """`hardware_info()` plus what only the speed numbers depend on: faiss and numba
-    builds and threads, and the load average (a shared machine times slower)."""
-    info = hardware_info()
-    try:
-        import faiss
-
-        info["faiss"] = faiss.__version__
-        info["faiss_gpus"] = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-        info["faiss_threads"] = faiss.omp_get_max_threads()
-    except ImportError:
-        info["faiss"] = None
-    try:
-        import numba
-
-        info["numba"] = numba.__version__
-        info["numba_threads"] = numba.get_num_threads()
-    except ImportError:
-        info["numba"] = None
-    info["load_average_at_start"] = list(os.getloadavg())
-    return info
-
-
-def set_threads(n: int) -> None:
-    """Give torch, faiss (OpenMP) and numba the same `n` threads, so that engines are
-    compared on equal hardware (each library otherwise picks its own count)."""
-    torch.set_num_threads(n)
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(n)
-    except ImportError:
-        pass
-    try:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
-
-
-def read_bandwidth(gib: float = 1.0, repeats: int = 5) -> dict[str, float]:
-    """Read bandwidth in GB/s: best of `repeats` full sums over a `gib` GiB buffer,
-    with numpy (one thread) and torch (all its threads), and on the GPU if present.
-
-    The buffer must be much larger than the last-level cache, or this measures the
-    cache; `cpu_gbs` is the better of numpy and torch (the floor a parallel engine
-    could reach), `gpu_gbs` uses a 4x larger buffer on the GPU.
-    """
-    n = max(1, int(gib * 2**30) // 4)
-    out = _sum_bandwidth(torch.ones(n, dtype=torch.float32), repeats)
-    out["cpu_gbs"] = max(out["numpy_gbs"], out["torch_gbs"])
-    if torch.cuda.is_available():
-        g = _sum_bandwidth(torch.ones(4 * n, dtype=torch.float32, device="cuda"), repeats)
-        out["gpu_gbs"] = g["torch_gbs"]
-        torch.cuda.empty_cache()
-    return out
-
-
-def _sum_bandwidth(x: torch.Tensor, repeats: int) -> dict[str, float]:
-    cuda = x.is_cuda
-
-    def torch_sum() -> None:
-        x.sum()
-        if cuda:
-            torch.cuda.synchronize()
-
-    fns: dict[str, Callable[[], Any]] = {"torch": torch_sum}
-    if not cuda:
-        fns["numpy"] = lambda: x.numpy().sum()
-    out = {}
-    for name, fn in fns.items():
-        fn()
-        best = min(_timed(fn) for _ in range(repeats))
-        out[f"{name}_gbs"] = x.numel() * 4 / best / 1e9
-    return out
-
-
-def _timed(fn: Callable[[], Any]) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-class PeakRSS:
-    """Samples the process RSS in a thread; `peak` is the high-water mark (bytes).
-
-    A thread, not `ru_maxrss`: that is the high-water mark of the whole process life,
-    so it cannot attribute memory to one engine built after another.
-    """
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.proc = psutil.Process()
-        self.interval = interval
-        self.start = self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self.start = self.peak = self.proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    @property
-    def mb(self) -> float:
-        """Peak above the level at entry, MiB."""
-        return (self.peak - self.start) / 2**20
+# ------------------------------------------------------------------------ memory and data
 
 
 def memory_bytes(n: int, d: int, k: int) -> int:
@@ -207,124 +82,12 @@ def memory_available() -> int:
     return avail
 
 
-# ------------------------------------------------------------------------ data
-
-
 def dense_unit(n: int, d: int, seed: int) -> np.ndarray:
     """[n, d] float32 random unit vectors (torch's generator: fast and multi-threaded)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g)
     x /= x.norm(dim=1, keepdim=True)
     return x.numpy()
-
-
-def batches(x: SparseCodes | np.ndarray, size: int) -> list[SparseCodes | np.ndarray]:
-    """Consecutive batches of `size` rows (views, no copies)."""
-    if isinstance(x, SparseCodes):
-        return [
-            SparseCodes(x.indices[i : i + size], x.values[i : i + size], x.h)
-            for i in range(0, x.n, size)
-        ]
-    return [x[i : i + size] for i in range(0, len(x), size)]
-
-
-def _rows(x: SparseCodes | np.ndarray) -> int:
-    return x.n if isinstance(x, SparseCodes) else len(x)
-
-
-# ------------------------------------------------------------------------ measurement
-
-
-def floor_bytes(
-    name: str, n: int, d: int, batch: SparseCodes | np.ndarray, lengths: np.ndarray | None
-) -> dict[str, float]:
-    """Bytes per batch the engine's algorithm must read (see the module docstring).
-
-    `lengths` are the database's posting-list lengths (int [h]); unused for dense engines.
-    """
-    if ENGINES[name].kind == "dense":
-        return {"floor_bytes": float(n * d * 4)}
-    if lengths is None:
-        raise ValueError(f"sparse engine {name!r} needs the posting-list lengths")
-    if name == "torch-csr":
-        return {"floor_bytes": float(int(lengths.sum()) * (8 + 4))}
-    per_posting = 2 + 4 if name == "inverted" else 4 + 4  # uint16 local id / int32 id
-    touched = postings_touched(lengths, batch)
-    q = as_codes(batch)
-    used = np.unique(q.indices[q.values != 0].astype(np.int64))
-    return {
-        "floor_bytes": float(touched.sum() * per_posting),
-        "index_once_bytes": float(lengths[used].sum() * per_posting),
-        "postings_per_query": float(touched.mean()),
-    }
-
-
-def engine_options(name: str, device: torch.device) -> dict[str, Any]:
-    """Constructor options that put an engine on `device` (numba's runs on the CPU)."""
-    if name in ("torch", "torch-csr", "inverted-torch"):
-        return {"device": device}
-    if name == "faiss":
-        return {"gpu": device.type == "cuda"}
-    return {}
-
-
-def run_engine(
-    name: str,
-    database: SparseCodes | np.ndarray,
-    queries: Sequence[SparseCodes | np.ndarray],
-    topk: int = TOPK,
-    repeats: int = 3,
-    budget_s: float = 30.0,
-    device: str | torch.device = "cpu",
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Build one engine, search a warm-up batch, then time up to `repeats` other batches
-    (fewer when the warm-up says they would take over `budget_s`); median ms per batch.
-
-    Returns the row and the warm-up batch's top-k ids (to check engines agree).
-    """
-    dev = resolve_device(device)
-    engine = make_engine(name, **engine_options(name, dev))
-    gc.collect()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    with PeakRSS() as mem:
-        t = time.perf_counter()
-        engine.build(database)
-        build_s = time.perf_counter() - t
-        t = time.perf_counter()
-        _, first_ids = engine.search(queries[0], topk)
-        warm = time.perf_counter() - t
-        timed = queries[1:] or queries[:1]
-        n_rep = max(1, min(repeats, len(timed), int(budget_s // max(warm, 1e-9))))
-        times = [_timed(lambda q=q, e=engine: e.search(q, topk)) for q in timed[:n_rep]]
-    ms = statistics.median(times) * 1e3
-    nq = _rows(queries[0])
-    on = dev.type if name != "inverted" else "cpu"
-    if name == "faiss":
-        on = "cuda" if engine.on_gpu else "cpu"  # type: ignore[attr-defined]
-    row = {
-        "engine": name,
-        "kind": ENGINES[name].kind,
-        "device": on,
-        "build_s": build_s,
-        "warmup_ms": warm * 1e3,
-        "repeats": len(times),
-        "ms_per_batch": ms,
-        "ms_per_batch_min": min(times) * 1e3,
-        "ms_per_batch_all": [x * 1e3 for x in times],
-        "ms_per_query": ms / nq,
-        "queries_per_s": nq / (ms / 1e3),
-        "index_bytes": int(engine.index_bytes),
-        "bytes_per_doc": float(engine.bytes_per_doc),
-        "peak_rss_mb": mem.mb,
-    }
-    if dev.type == "cuda":
-        row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    del engine
-    gc.collect()
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-    return row, first_ids
 
 
 def add_floor(row: dict[str, Any], floors: dict[str, float], bandwidth: dict[str, float]) -> None:
@@ -427,7 +190,6 @@ def sweep(
             continue
         t = time.perf_counter()
         db_codes = sample_codes(n, h, k, freq=freq, seed=seed + 2)
-        lengths = posting_list_lengths(db_codes)
         any_dense = any(ENGINES[e].kind == "dense" for e in names)
         db_dense = dense_unit(n, d, seed + 2) if any_dense else None
         say(f"n={n:,}: data in {time.perf_counter() - t:.1f} s")
@@ -435,25 +197,31 @@ def sweep(
         ref: dict[str, np.ndarray] = {}
         for name in names:
             kind = ENGINES[name].kind
-            on_cpu = dev.type == "cpu" or name == "inverted"
-            if on_cpu and n > caps.get(name, n):
+            if ENGINES[name].placement(dev) == "cpu" and n > caps.get(name, n):
                 skipped.append({"n": n, "engine": name, "reason": f"CPU size cap {caps[name]:,}"})
                 continue
             sparse = kind == "sparse"
-            qs = batches(q_codes if sparse else q_dense, batch)
             try:
-                row, ids = run_engine(
-                    name, db_codes if sparse else db_dense, qs, topk, repeats, budget_s, dev
+                timing = time_engine(
+                    name,
+                    db_codes if sparse else db_dense,
+                    q_codes if sparse else q_dense,
+                    batch=batch,
+                    topk=topk,
+                    repeats=repeats,
+                    budget_s=budget_s,
+                    device=dev,
                 )
             except Exception as err:  # e.g. out of GPU memory: record, go on
                 failures.append({"n": n, "engine": name, "error": repr(err)})
                 say(f"{name:15} {'':4} {n:>10,} failed: {err!r}")
                 gc.collect()
                 continue
+            row = timing.row()
             row.update(n=n, h=h, k=k, d=d, topk=topk, batch=batch)
-            add_floor(row, floor_bytes(name, n, d, qs[0], lengths), bw)
-            ref.setdefault(kind, ids)
-            row["agree"] = float((ids == ref[kind]).mean())
+            add_floor(row, timing.floor, bw)
+            ref.setdefault(kind, timing.first_ids)
+            row["agree"] = float((timing.first_ids == ref[kind]).mean())
             rows.append(row)
             say(format_row(row))
         del db_codes, db_dense
@@ -524,30 +292,22 @@ def summary(result: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------ the rule's job
 
 
-def database_fields(eval_embeddings: str | Path) -> tuple[str, str]:
-    """(database field, query field) of an experiment: the relevance pairs' target and
-    source where the data has them (text, image-text), else images against images."""
-    rel = load_split(eval_embeddings).relevance
-    return (rel.target, rel.source) if rel is not None else ("image", "image")
-
-
 def embedding_width(eval_embeddings: str | Path, field: str) -> int:
     """d of one field, from the split's provenance (no matrix is read)."""
     prov = json.loads((Path(eval_embeddings) / PROVENANCE).read_text())
     return int(prov["fields"][field]["d"])
 
 
-def code_usage(codes_dir: str | Path, split: str, field: str) -> tuple[np.ndarray, int, str]:
+def code_usage(codes: CodesDir, split: str, field: str) -> tuple[np.ndarray, int, str]:
     """(usage frequencies [h], the codes' k, where they came from) of one field's codes."""
-    codes = load_codes(codes_dir, split, field)
-    if not isinstance(codes, SparseCodes):
-        meta = json.loads((Path(codes_dir) / CODES_META).read_text())
+    x = codes.load(split, field)
+    if not isinstance(x, SparseCodes):
         raise ValueError(
-            f"{codes_dir} holds dense codes of method {meta['method']!r}; the scaling sweep "
+            f"{codes.path} holds dense codes of method {codes.method!r}; the scaling sweep "
             "needs a sparse (CSR-family) method: set evaluate.scaling.methods to csr, sae "
             "or csr-v2"
         )
-    return usage_frequencies(codes), codes.k, f"usage of {Path(codes_dir) / split / field}.npz"
+    return usage_frequencies(x), x.k, f"usage of {codes.path / split / field}.npz"
 
 
 def pick_sizes(device: torch.device, sizes: Sequence[int], gpu_sizes: Sequence[int]) -> list[int]:
@@ -573,11 +333,11 @@ def scaling_job(
     """Sweep one (experiment, method, budget): usage from its training split's codes
     (database field for documents, query field for queries), d from its embeddings;
     write one JSON atomically and return it."""
-    meta = json.loads((Path(codes_dir) / CODES_META).read_text())
-    db_field, q_field = database_fields(eval_embeddings)
-    freq, k, source = code_usage(codes_dir, train_split, db_field)
-    q_freq, _, q_source = code_usage(codes_dir, train_split, q_field)
-    d = embedding_width(eval_embeddings, db_field)
+    codes = CodesDir.read(codes_dir)
+    roles = search_roles(load_split(eval_embeddings).relevance)
+    freq, k, source = code_usage(codes, train_split, roles.database_field)
+    q_freq, _, q_source = code_usage(codes, train_split, roles.query_field)
+    d = embedding_width(eval_embeddings, roles.database_field)
     dev = resolve_device(device)
     chosen = pick_sizes(dev, sizes, gpu_sizes)
     result = sweep(
@@ -593,7 +353,7 @@ def scaling_job(
     )
     result = {
         "experiment": experiment,
-        "method": meta["method"],
+        "method": codes.method,
         "usage": source,
         "query_usage": q_source,
         "size_list": "gpu_sizes" if dev.type == "cuda" and gpu_sizes else "sizes",

@@ -17,7 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from csrbench.codes import SparseCodes
-from csrbench.retrieval import dense, inverted, sparse  # noqa: F401  (register engines)
+
+# importing the engine modules registers them; in this order, which is the order in
+# which `ENGINES` and `available_engines` list them (and the bench JSONs record them)
+from csrbench.retrieval import dense, sparse  # noqa: F401
+
+# isort: split
+from csrbench.retrieval import inverted  # noqa: F401
 from csrbench.retrieval.base import (
     ENGINES,
     Database,
@@ -30,6 +36,7 @@ from csrbench.retrieval.base import (
     dense_to_codes,
     make_engine,
     register_engine,
+    rows,
 )
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "dense_to_codes",
     "make_engine",
     "register_engine",
+    "rows",
     "search",
 ]
 

@@ -10,6 +10,8 @@ round trip bit for bit (the float32's bits are stored, only re-ordered).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 _LOW32 = 0xFFFFFFFF
@@ -78,6 +80,19 @@ def merge_topk(
     if running is None:
         return new
     return topk_keys(torch.cat([running, new], dim=1), k)
+
+
+def topk_over_chunks(
+    blocks: Iterable[tuple[int, torch.Tensor]], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k (scores, ids), padded to k columns, over [nq, c] score blocks given
+    with the database id of their first column: what a chunked scan ends with."""
+    best = None
+    for id_offset, block in blocks:
+        best = merge_topk(best, block, k, id_offset)
+    if best is None:
+        raise ValueError("no score blocks: the database is empty")
+    return pad_results(*decode_keys(best), k)
 
 
 def pad_results(

@@ -38,6 +38,9 @@ just as exact dense search would do).
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from typing import ClassVar
+
 import numpy as np
 import torch
 
@@ -47,11 +50,10 @@ from csrbench.retrieval.base import (
     Database,
     Engine,
     SearchResult,
+    TorchEngine,
     as_codes,
     register_engine,
-    resolve_device,
 )
-from csrbench.retrieval.sparse import _require_codes
 
 try:  # numba is optional: without it only the torch engines run
     import numba
@@ -94,6 +96,38 @@ def postings_touched(lengths: np.ndarray, queries: Database) -> np.ndarray:
     """int64 [nq]: total posting-list length a query-at-a-time engine reads per query."""
     qi, qv = _query_arrays(queries, len(lengths))
     return np.where(qv != 0, lengths[qi.astype(np.int64)], 0).sum(axis=1)
+
+
+class InvertedEngine(Engine):
+    """What both inverted engines share: the postings of the nonzero slots as input to
+    `_index`, the posting-list lengths, and the floor of a query-at-a-time traversal."""
+
+    kind = "sparse"
+    posting_bytes: ClassVar[int]  # bytes one stored posting takes (doc id + value)
+    lengths: np.ndarray  # int64 [h]: documents per latent (nonzero slots), set by build
+
+    def _build(self, data: SparseCodes) -> int:
+        doc, lat, val = _nonzero_postings(data)
+        self.lengths = np.bincount(lat, minlength=data.h)
+        return self._index(doc, lat, val, data.n, data.h)
+
+    @abstractmethod
+    def _index(self, doc: np.ndarray, lat: np.ndarray, val: np.ndarray, n: int, h: int) -> int:
+        """Build the posting lists of (doc, latent, value) postings, doc-major; the bytes held."""
+
+    def floor_bytes(self, batch: Database) -> dict[str, float]:
+        """The posting lists of each query's active latents, summed over the batch's
+        queries; "index_once_bytes" reads each list the batch touches once (the bound a
+        batch-shared traversal could approach)."""
+        self._require_built()
+        touched = postings_touched(self.lengths, batch)
+        q = as_codes(batch)
+        used = np.unique(q.indices[q.values != 0].astype(np.int64))
+        return {
+            "floor_bytes": float(touched.sum() * self.posting_bytes),
+            "index_once_bytes": float(self.lengths[used].sum() * self.posting_bytes),
+            "postings_per_query": float(touched.mean()),
+        }
 
 
 # --------------------------------------------------------------------------- numba engine
@@ -237,11 +271,11 @@ if HAVE_NUMBA:
 
 
 @register_engine
-class InvertedNumba(Engine):
+class InvertedNumba(InvertedEngine):
     """Blocked inverted index, fused scatter-add + heap top-K, compiled by numba."""
 
     name = "inverted"
-    kind = "sparse"
+    posting_bytes = 2 + 4  # uint16 local doc id + float32 value
 
     def __init__(
         self,
@@ -250,6 +284,7 @@ class InvertedNumba(Engine):
         layout: str = "latent",
         unit: int = 1,
     ) -> None:
+        super().__init__()
         self.unit = max(1, unit)  # queries per work unit handed to a thread
         if layout not in ("block", "latent"):
             raise ValueError(f"layout must be 'block' or 'latent', got {layout!r}")
@@ -258,37 +293,25 @@ class InvertedNumba(Engine):
             raise ValueError(f"block must be in [1, {BLOCK}] (local ids are uint16)")
         self.block = block
         self.threads = threads
-        self._n = 0
-        self._h = 0
-        self._offsets: np.ndarray | None = None
-        self._ids: np.ndarray | None = None
-        self._vals: np.ndarray | None = None
-        self.lengths: np.ndarray | None = None
 
     @classmethod
     def available(cls) -> bool:
         return HAVE_NUMBA
 
-    def build(self, database: Database) -> InvertedNumba:
-        codes = _require_codes(database)
-        doc, lat, val = _nonzero_postings(codes)
-        n_blocks = max(1, -(-codes.n // self.block))
+    def _index(self, doc: np.ndarray, lat: np.ndarray, val: np.ndarray, n: int, h: int) -> int:
+        n_blocks = max(1, -(-n // self.block))
         # postings of latent j in block b: offsets[key] .. offsets[key + 1], key = j*sj + b*sb
         if self.layout == "latent":  # a latent's list contiguous across blocks
             self._sj, self._sb = n_blocks, 1
         else:  # a block's lists contiguous
-            self._sj, self._sb = 1, codes.h
+            self._sj, self._sb = 1, h
         self._offsets, self._ids, self._vals = _build_blocked(
-            doc, lat, val, self._sj, self._sb, self.block, n_blocks * codes.h
+            doc, lat, val, self._sj, self._sb, self.block, n_blocks * h
         )
-        self._n, self._h = codes.n, codes.h
-        self.lengths = np.bincount(lat, minlength=codes.h)
-        return self
+        return self._offsets.nbytes + self._ids.nbytes + self._vals.nbytes
 
-    def search(self, queries: Database, k: int) -> SearchResult:
-        if self._offsets is None:
-            raise RuntimeError("build() the engine before searching")
-        qi, qv = _query_arrays(queries, self._h)
+    def _search(self, queries: Database, k: int) -> SearchResult:
+        qi, qv = _query_arrays(queries, self.dim)
         out_s = np.empty((qi.shape[0], k), dtype=np.float32)
         out_i = np.empty((qi.shape[0], k), dtype=np.int64)
         previous = numba.get_num_threads()
@@ -303,7 +326,7 @@ class InvertedNumba(Engine):
                     self._sb,
                     self._ids,
                     self._vals,
-                    self._n,
+                    self.n,
                     self.block,
                     k,
                     out_s,
@@ -314,30 +337,17 @@ class InvertedNumba(Engine):
             numba.set_num_threads(previous)
         return out_s, out_i
 
-    @property
-    def n(self) -> int:
-        return self._n
-
-    @property
-    def dim(self) -> int:
-        return self._h
-
-    @property
-    def index_bytes(self) -> int:
-        if self._offsets is None:
-            return 0
-        return self._offsets.nbytes + self._ids.nbytes + self._vals.nbytes
-
 
 # --------------------------------------------------------------------------- torch engine
 
 
 @register_engine
-class InvertedTorch(Engine):
+class InvertedTorch(InvertedEngine, TorchEngine):
     """Posting lists gathered per query group, index_add_ into a reused accumulator."""
 
     name = "inverted-torch"
-    kind = "sparse"
+    posting_bytes = 4 + 4  # int32 doc id + float32 value
+    max_rows = MAX_IDS
 
     def __init__(
         self,
@@ -345,38 +355,27 @@ class InvertedTorch(Engine):
         max_postings: int | None = None,
         max_accumulator: int | None = None,
     ) -> None:
-        self.device = resolve_device(device)
+        super().__init__(device)
         gpu = self.device.type == "cuda"
         # gathered postings per group (each costs ~28 bytes of temporaries) and floats
         # in the [group, n] accumulator: ~0.5 GiB on CPU, ~4 GiB on GPU
         self.max_postings = max_postings or (1 << 27 if gpu else 1 << 24)
         self.max_accumulator = max_accumulator or (1 << 28 if gpu else 1 << 25)
-        self._offsets: torch.Tensor | None = None
-        self._ids: torch.Tensor | None = None
-        self._vals: torch.Tensor | None = None
-        self._n = 0
-        self._h = 0
 
-    def build(self, database: Database) -> InvertedTorch:
-        codes = _require_codes(database)
-        if codes.n >= MAX_IDS:
-            raise ValueError(f"at most {MAX_IDS} database rows")
-        doc, lat, val = _nonzero_postings(codes)
+    def _index(self, doc: np.ndarray, lat: np.ndarray, val: np.ndarray, n: int, h: int) -> int:
         # by latent, doc ids staying ascending; 16-bit keys get numpy's O(n) radix sort
-        order = np.argsort(lat.astype(np.uint16) if codes.h <= 1 << 16 else lat, kind="stable")
-        counts = np.bincount(lat, minlength=codes.h)
-        offsets = np.zeros(codes.h + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
+        order = np.argsort(lat.astype(np.uint16) if h <= 1 << 16 else lat, kind="stable")
+        offsets = np.zeros(h + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=offsets[1:])
         dev = self.device
         self._offsets = torch.from_numpy(offsets).to(dev)
         self._ids = torch.from_numpy(doc[order].astype(np.int32)).to(dev)
         self._vals = torch.from_numpy(val[order]).to(dev)
-        self._n, self._h = codes.n, codes.h
-        return self
+        return sum(t.numel() * t.element_size() for t in (self._offsets, self._ids, self._vals))
 
     def _groups(self, lengths: np.ndarray) -> list[tuple[int, int]]:
         """Consecutive query ranges whose postings and accumulator fit the budgets."""
-        per_acc = max(1, self.max_accumulator // max(self._n, 1))
+        per_acc = max(1, self.max_accumulator // max(self.n, 1))
         groups, start, total = [], 0, 0
         for q, length in enumerate(lengths.tolist()):
             if q > start and (total + length > self.max_postings or q - start >= per_acc):
@@ -387,11 +386,9 @@ class InvertedTorch(Engine):
         return groups
 
     @torch.inference_mode()
-    def search(self, queries: Database, k: int) -> SearchResult:
-        if self._offsets is None:
-            raise RuntimeError("build() the engine before searching")
-        qi_np, qv_np = _query_arrays(queries, self._h)
-        dev, n = self.device, self._n
+    def _search(self, queries: Database, k: int) -> SearchResult:
+        qi_np, qv_np = _query_arrays(queries, self.dim)
+        dev, n = self.device, self.n
         qi = torch.from_numpy(qi_np.astype(np.int64)).to(dev)
         qv = torch.from_numpy(qv_np).to(dev)
         qv = torch.where(qv != 0, qv, torch.zeros((), device=dev))
@@ -421,17 +418,3 @@ class InvertedTorch(Engine):
             out_s.append(s.cpu())
             out_i.append(i.cpu())
         return torch.cat(out_s).numpy(), torch.cat(out_i).numpy()
-
-    @property
-    def n(self) -> int:
-        return self._n
-
-    @property
-    def dim(self) -> int:
-        return self._h
-
-    @property
-    def index_bytes(self) -> int:
-        if self._offsets is None:
-            return 0
-        return sum(t.numel() * t.element_size() for t in (self._offsets, self._ids, self._vals))

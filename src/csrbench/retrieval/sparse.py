@@ -14,15 +14,8 @@ import numpy as np
 import torch
 
 from csrbench.codes import SparseCodes
-from csrbench.retrieval._topk import MAX_IDS, decode_keys, merge_topk, pad_results
-from csrbench.retrieval.base import (
-    Database,
-    Engine,
-    SearchResult,
-    as_dense,
-    register_engine,
-    resolve_device,
-)
+from csrbench.retrieval._topk import topk_over_chunks
+from csrbench.retrieval.base import ChunkedTorchEngine, Database, register_engine
 
 
 def codes_to_csr_arrays(codes: SparseCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,89 +32,38 @@ def codes_to_csr_arrays(codes: SparseCodes) -> tuple[np.ndarray, np.ndarray, np.
     return crow, idx[keep].astype(np.int32), val[keep]
 
 
-def _require_codes(database: Database) -> SparseCodes:
-    if not isinstance(database, SparseCodes):
-        raise TypeError(
-            "sparse engines index SparseCodes; got a dense array "
-            "(use a dense engine, or wrap it with retrieval.dense_to_codes)"
-        )
-    return database
-
-
 @register_engine
-class TorchCSR(Engine):
+class TorchCSR(ChunkedTorchEngine):
     """Chunks of the document CSR matrix @ densified queries^T, fused-free baseline."""
 
     name = "torch-csr"
     kind = "sparse"
 
-    def __init__(
-        self,
-        device: str | torch.device | None = "auto",
-        chunk: int | None = None,
-        query_batch: int = 512,
-    ) -> None:
-        self.device = resolve_device(device)
-        self.chunk = chunk or (1 << 20 if self.device.type == "cuda" else 1 << 16)
-        self.query_batch = query_batch
+    def _build(self, data: SparseCodes) -> int:
+        crow, col, val = codes_to_csr_arrays(data)
         self._chunks: list[tuple[int, torch.Tensor]] = []
-        self._n = 0
-        self._h = 0
-        self._bytes = 0
-
-    def build(self, database: Database) -> TorchCSR:
-        codes = _require_codes(database)
-        if codes.n >= MAX_IDS:
-            raise ValueError(f"at most {MAX_IDS} database rows")
-        crow, col, val = codes_to_csr_arrays(codes)
-        self._chunks = []
         with warnings.catch_warnings():  # torch's beta notice and invariant-check notice
             warnings.simplefilter("ignore", UserWarning)
-            self._build_chunks(codes, crow, col, val)
-        return self
+            for start in range(0, data.n, self.chunk):
+                stop = min(start + self.chunk, data.n)
+                lo, hi = crow[start], crow[stop]
+                m = torch.sparse_csr_tensor(
+                    torch.from_numpy(crow[start : stop + 1] - lo),
+                    torch.from_numpy(col[lo:hi].astype(np.int64)),
+                    torch.from_numpy(val[lo:hi]),
+                    size=(stop - start, data.h),
+                    check_invariants=False,
+                ).to(self.device)
+                self._chunks.append((start, m))
+        self._nnz = col.size
+        return crow.nbytes + col.size * 8 + val.nbytes  # as held: int64 columns
 
-    def _build_chunks(
-        self, codes: SparseCodes, crow: np.ndarray, col: np.ndarray, val: np.ndarray
-    ) -> None:
-        for start in range(0, codes.n, self.chunk):
-            stop = min(start + self.chunk, codes.n)
-            lo, hi = crow[start], crow[stop]
-            m = torch.sparse_csr_tensor(
-                torch.from_numpy(crow[start : stop + 1] - lo),
-                torch.from_numpy(col[lo:hi].astype(np.int64)),
-                torch.from_numpy(val[lo:hi]),
-                size=(stop - start, codes.h),
-                check_invariants=False,
-            ).to(self.device)
-            self._chunks.append((start, m))
-        self._n, self._h = codes.n, codes.h
-        self._bytes = crow.nbytes + col.size * 8 + val.nbytes  # as held: int64 columns
+    def _search_batch(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        qt = q.T.contiguous()  # [h, nq]
+        return topk_over_chunks(((start, torch.sparse.mm(m, qt).T) for start, m in self._chunks), k)
 
-    @torch.inference_mode()
-    def search(self, queries: Database, k: int) -> SearchResult:
-        if not self._chunks:
-            raise RuntimeError("build() the engine before searching")
-        q_all = torch.from_numpy(as_dense(queries)).to(self.device)
-        out_s, out_i = [], []
-        for qs in range(0, q_all.shape[0], self.query_batch):
-            qt = q_all[qs : qs + self.query_batch].T.contiguous()  # [h, nq]
-            best = None
-            for start, m in self._chunks:
-                block = torch.sparse.mm(m, qt)  # [chunk, nq]
-                best = merge_topk(best, block.T, k, start)
-            s, i = pad_results(*decode_keys(best), k)
-            out_s.append(s.cpu())
-            out_i.append(i.cpu())
-        return torch.cat(out_s).numpy(), torch.cat(out_i).numpy()
-
-    @property
-    def n(self) -> int:
-        return self._n
-
-    @property
-    def dim(self) -> int:
-        return self._h
-
-    @property
-    def index_bytes(self) -> int:
-        return self._bytes
+    def floor_bytes(self, batch: Database) -> dict[str, float]:
+        """The document CSR once per batch: an int64 column and a float32 value per
+        nonzero (the row pointers are left out: a rounding error next to them)."""
+        self._require_built()
+        return {"floor_bytes": float(self._nnz * (8 + 4))}

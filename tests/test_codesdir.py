@@ -1,0 +1,138 @@
+"""CodesDir reads what `encode` writes; search_roles picks the database and query fields.
+
+`write_codes_dir` is also the codes-directory fixture of test_scaling and test_timing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from csrbench.codes import SparseCodes
+from csrbench.codesdir import META, CodesDir, search_roles
+from csrbench.data.base import Relevance
+from csrbench.jobs import CODES_META, encode_job, load_codes, train_job
+from csrbench.store import SplitWriter
+
+
+def write_codes_dir(
+    root: Path,
+    splits: dict[str, dict[str, SparseCodes | np.ndarray]],
+    method: str = "csr",
+    k: int | None = 8,
+) -> Path:
+    """An `encode`-style codes directory (the same codes.json keys) holding `splits`."""
+    meta: dict = {
+        "method": method,
+        "k": k,
+        "sparse": all(isinstance(c, SparseCodes) for f in splits.values() for c in f.values()),
+        "bytes_per_doc": 4 * (k or 1),
+        "model": str(root / "model"),
+        "splits": {},
+    }
+    for split, fields in splits.items():
+        (root / split).mkdir(parents=True)
+        described = {}
+        for name, codes in fields.items():
+            if isinstance(codes, SparseCodes):
+                codes.save(root / split / f"{name}.npz")
+                described[name] = {"shape": [codes.n, codes.k], "h": codes.h, "seconds": 0.1}
+            else:
+                np.save(root / split / f"{name}.npy", codes)
+                described[name] = {"shape": list(codes.shape), "seconds": 0.1}
+        meta["splits"][split] = {"embeddings": str(root / "emb" / split), "fields": described}
+    (root / META).write_text(json.dumps(meta))
+    return root
+
+
+def write_split(path: Path, fields: dict[str, np.ndarray], relevance: Relevance | None) -> Path:
+    with SplitWriter(path, path.with_name(path.name + ".resume")) as w:
+        for name, x in fields.items():
+            w.write_field(name, iter([x]), ids=np.arange(len(x)).astype(str), labels=None)
+        if relevance is not None:
+            w.write_relevance(relevance)
+        w.commit({"model": "test"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Codes directories written by the real `encode` job: csr (sparse) and full (dense)."""
+    root = tmp_path_factory.mktemp("encode")
+    rng = np.random.default_rng(0)
+    splits = {}
+    for name, n in (("train", 120), ("test", 40)):
+        x = rng.normal(size=(n, 16)).astype(np.float32)
+        fields = {"doc": x, "query": x + 0.1 * rng.normal(size=x.shape).astype(np.float32)}
+        pairs = Relevance("query", "doc", np.stack([np.arange(n)] * 2 + [np.ones(n, int)], 1))
+        splits[name] = write_split(root / "emb" / name, fields, pairs)
+    out = {}
+    for method, k, overrides in (("csr", 4, {"max_steps": 2, "h": 32}), ("full", None, {})):
+        spec = {"method": method, "k": k, "modality": "text", "seed": 0, "device": "cpu"}
+        train_job(splits["train"], root / "model" / method, {**spec, "overrides": overrides})
+        encode_job(root / "model" / method, splits, root / "codes" / method, k)
+        out[method] = root / "codes" / method
+    return out
+
+
+def test_reads_what_encode_writes(encoded: dict[str, Path]) -> None:
+    assert META == CODES_META
+    for method, path in encoded.items():
+        raw = json.loads((path / META).read_text())
+        codes = CodesDir.read(path)
+        assert (codes.method, codes.k, codes.sparse) == (method, raw["k"], method == "csr")
+        assert codes.bytes_per_doc == raw["bytes_per_doc"] and codes.model == raw["model"]
+        assert list(codes.splits) == list(raw["splits"])  # the file's order
+        for split, meta in raw["splits"].items():
+            assert codes.splits[split].embeddings == meta["embeddings"]
+            for field, f in meta["fields"].items():
+                got = codes.splits[split].fields[field]
+                assert list(got.shape) == f["shape"] and got.seconds == f["seconds"]
+                assert got.h == f.get("h")  # latents of sparse codes only
+                mine, theirs = codes.load(split, field), load_codes(path, split, field)
+                if isinstance(theirs, SparseCodes):
+                    assert isinstance(mine, SparseCodes) and mine.h == theirs.h
+                    np.testing.assert_array_equal(mine.indices, theirs.indices)
+                    np.testing.assert_array_equal(mine.values, theirs.values)
+                else:
+                    np.testing.assert_array_equal(mine, theirs)
+                assert list(got.shape) == list(
+                    (mine.n, mine.k) if isinstance(mine, SparseCodes) else mine.shape
+                )
+    assert CodesDir.read(encoded["csr"]).active_dims == 4
+    assert CodesDir.read(encoded["full"]).active_dims == 16  # no budget: the codes' width
+
+
+def test_errors_name_the_problem_and_the_fix(tmp_path: Path, encoded: dict[str, Path]) -> None:
+    with pytest.raises(FileNotFoundError, match=r"codes\.json does not exist.*encode rule"):
+        CodesDir.read(tmp_path)
+    (tmp_path / META).write_text(json.dumps({"method": "csr", "k": 8}))
+    with pytest.raises(ValueError, match=r"lacks \['sparse', 'bytes_per_doc', 'model', 'splits'\]"):
+        CodesDir.read(tmp_path)
+    codes = CodesDir.read(encoded["csr"])
+    with pytest.raises(ValueError, match=r"no codes of split 'val'; it has \['test', 'train'\]"):
+        codes.load("val", "doc")
+    with pytest.raises(ValueError, match=r"no codes of field 'image'.*\['doc', 'query'\]"):
+        codes.load("test", "image")
+
+
+def test_a_listed_field_without_its_file_is_an_error(tmp_path: Path) -> None:
+    root = write_codes_dir(tmp_path / "codes", {"test": {"doc": np.ones((3, 2), np.float32)}})
+    (root / "test" / "doc.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lists test/doc.*encode again"):
+        CodesDir.read(root).load("test", "doc")
+
+
+def test_search_roles() -> None:
+    pairs = np.zeros((1, 3), np.int64)
+    text = search_roles(Relevance("query", "doc", pairs))
+    assert (text.database_field, text.query_field) == ("doc", "query")
+    assert text.database_split("train", "test") == "test"  # documents of the eval split
+    captions = search_roles(Relevance("text", "image", pairs))
+    assert (captions.database_field, captions.query_field) == ("image", "text")
+    images = search_roles(None)
+    assert (images.database_field, images.query_field) == ("image", "image")
+    assert images.database_split("train", "test") == "train"  # kNN against training images
