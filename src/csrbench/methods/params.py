@@ -1,0 +1,424 @@
+"""Typed parameters of every method, checked once, where they are built.
+
+A method's parameters are a frozen dataclass (`CSRParams`, `MRLParams`, one per
+baseline); every field carries its help text, its accepted values and, where the paper's
+recipe differs per modality, one default per modality. `build_params(method, modality,
+overrides)` is the one builder: the workflow calls it at parse time to reject a bad
+config before any job runs, and `fit` calls it again to get the object it trains with,
+so a typo, a value outside the choices or a negative learning rate fails with a
+`ParamError` naming the key, the value and what is accepted instead of somewhere deep
+in a training step. Strings a config or a command line gives for booleans ("true")
+become booleans here; "auto" values that depend on the training data (which positives,
+symmetric loss, number of latents) stay "auto" until the family's `fit` resolves them
+once against the data.
+
+Torch-free: the workflow imports this at parse time.
+`python -m csrbench.methods.params` prints docs/method-parameters.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Any, Literal, Union, get_args, get_origin
+
+MODALITIES = ("image", "text", "multimodal")
+# An experiment's `modality` in the config -> the modality whose paper defaults apply.
+EXPERIMENT_MODALITY = {"image": "image", "text": "text", "image-text": "multimodal"}
+Modality = Literal["image", "text", "multimodal"]
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+class ParamError(ValueError):
+    """A method parameter that cannot be used: which key, which value, what is accepted."""
+
+    def __init__(self, key: str, value: Any, accepted: str) -> None:
+        self.key, self.value, self.accepted = key, value, accepted
+        super().__init__(self.describe("parameter "))
+
+    def describe(self, where: str) -> str:
+        """The message with the key spelled as `where + key` (e.g. a dotted config path)."""
+        return f"{where}{self.key} = {self.value!r} is not accepted; {self.accepted}"
+
+
+def param(
+    default: Any = None,
+    help: str = "",
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    by_modality: Mapping[str, Any] | None = None,
+) -> Any:
+    """A dataclass field with its help, its range and, optionally, per-modality defaults
+    (fields with per-modality defaults get theirs from `build_params`)."""
+    meta = {"help": help, "gt": gt, "ge": ge, "le": le, "by_modality": by_modality}
+    if by_modality is not None:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ---- the parameter classes ----------------------------------------------------------
+
+# The paper's settings per modality (its code's defaults where the paper is silent).
+# Multimodal: the paper's CLIP code uses batch 64, 3 epochs and a cosine schedule with
+# warm-up; we keep one constant-lr recipe for all modalities and say so in the report.
+PAPER_BATCH = {"image": 4096, "text": 128, "multimodal": 128}
+PAPER_GAMMA = {"image": 0.1, "text": 1.0, "multimodal": 1.0}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodParams:
+    """What every method takes: where its training data comes from and how it encodes."""
+
+    modality: Literal["auto", "image", "text", "multimodal"] = param(
+        "auto", "auto|image|text|multimodal: picks the paper defaults (auto: from the fields)"
+    )
+    fields: list[str] | None = param(
+        None, "fields to train on (default: the relevance pair, else the only/'image' field)"
+    )
+    value_dtype: Literal["float16", "float32"] = param(
+        "float16", "dtype of encoded values (and of the bytes axis): float16 | float32"
+    )
+    encode_batch_size: int = param(8192, "rows per encode batch", ge=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field name -> value, the form config.json stores (and `load` rebuilds from)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainParams(MethodParams):
+    """The optimiser and loop settings every trained method shares."""
+
+    lr: float = param(4e-4, "Adam learning rate (constant)", gt=0)
+    batch_size: int = param(
+        help="training units per step: rows, or relevance pairs for two-field splits",
+        ge=1,
+        by_modality=PAPER_BATCH,
+    )
+    epochs: int = param(10, "passes over the training units", ge=1)
+    adam_eps: float = param(6.25e-10, "Adam epsilon (the CSR paper: 6.25e-10)", gt=0)
+    betas: tuple[float, float] = param((0.9, 0.999), "Adam betas, each in [0, 1)")
+    weight_decay: float = param(0.0, "Adam weight decay", ge=0)
+    amp: bool | Literal["auto"] = param("auto", "auto|true|false: bf16 autocast on CUDA (not CPU)")
+    max_steps: int | None = param(
+        None, "stop after this many steps (tests, smoke runs; 0: the initial model); null = all",
+        ge=0,
+    )
+    progress: bool = param(True, "show a tqdm progress bar")
+    sync_every: int = param(
+        50, "copy log values to the host every N steps (GPU runs sync only then)", ge=1
+    )
+    drop_last: bool = param(True, "drop the last partial batch of an epoch")
+
+    def __post_init__(self) -> None:
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ParamError("betas", list(self.betas), "two numbers, each in [0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CSRParams(TrainParams):
+    """CSR family (csr, sae, csr-v2): TopK SAE + multi-k + AuxK + contrastive."""
+
+    h: int | None = param(None, "number of latents (null: expansion * d)", ge=1)
+    expansion: int = param(4, "h = expansion * d when h is null (the paper: 4)", ge=1)
+    tied: bool = param(True, "decoder = encoder transpose (one parameter), as the paper")
+    k_aux: int = param(
+        512, "AuxK: how many dead latents reconstruct the residual (the paper: 512)", ge=0
+    )
+    dead_threshold: int = param(
+        10, "a latent is dead after this many optimiser steps without firing", ge=0
+    )
+    beta: float = param(1 / 32, "weight of the AuxK loss (1/32)", ge=0)
+    auxk_form: Literal["residual", "paper"] = param(
+        "residual", "residual (zero when nothing is dead) | paper (the paper code's form)"
+    )
+    multi_k: int = param(4, "multi-k loss uses the top multi_k * k latents (4)", ge=1)
+    multi_k_weight: float = param(1 / 8, "weight of the multi-k reconstruction loss (1/8)", ge=0)
+    gamma: float = param(
+        help="weight of the contrastive loss (0.1 image, 1.0 text/multimodal; sae: 0)",
+        ge=0,
+        by_modality=PAPER_GAMMA,
+    )
+    temperature: float = param(0.2, "InfoNCE temperature on L2-normalised codes (0.2)", gt=0)
+    positives: Literal["auto", "pairs", "labels", "self"] = param(
+        "auto", "auto|pairs|labels|self: what counts as a contrastive positive"
+    )
+    contrastive_on: Literal["auto", "codes", "recon"] = param(
+        "auto", "auto|codes|recon: contrast sparse codes, or (CLIP form) reconstructions"
+    )
+    symmetric: bool | Literal["auto"] = param(
+        "auto", "auto|true|false: both retrieval directions (auto: multimodal only)"
+    )
+    logit_scale: float | None = param(
+        None, "scale of the 'recon' form (null: the embeddings' provenance, else 100)", gt=0
+    )
+    init_pre_bias: Literal["zeros", "mean"] = param(
+        "zeros", "zeros (the paper) | mean of the training rows"
+    )
+    sparse_backward: bool | Literal["auto"] = param(
+        "auto", "auto|true|false: encoder gradient by sparse matmul (auto by K/h)"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CSRv2Params(CSRParams):
+    """csr-v2: CSR with k annealed from k_init down to k and supervised positives."""
+
+    k_init: int = param(64, "k at the first step, annealed linearly to k (at least k)", ge=1)
+    anneal_frac: float = param(
+        0.7, "fraction of the steps over which k is annealed, in (0, 1]", gt=0, le=1
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MRLParams(TrainParams):
+    """MRL family (mrl, mrl-e): a Matryoshka head on the frozen embedding."""
+
+    lr: float = param(1e-3, "Adam learning rate (constant)", gt=0)
+    adam_eps: float = param(1e-8, "Adam epsilon", gt=0)
+    head: Literal["linear", "mlp"] = param(
+        "linear", "linear | mlp (residual MLP); both start at the identity"
+    )
+    mlp_hidden: int | None = param(None, "hidden width of the mlp head (null: d)", ge=1)
+    nesting: list[int] | None = param(
+        None, "prefix sizes m (null: 8, 16, 32, ... up to d, plus the fitted k)"
+    )
+    smallest_m: int = param(8, "smallest prefix of the default nesting", ge=1)
+    objective: Literal["auto", "labels", "pairs", "similarity"] = param(
+        "auto", "auto|labels|pairs|similarity (auto: pairs, else labels, else similarity)"
+    )
+    temperature: float = param(0.2, "InfoNCE temperature of the pairs objective (0.2)", gt=0)
+    symmetric: bool | Literal["auto"] = param(
+        "auto", "auto|true|false: both retrieval directions (auto: multimodal only)"
+    )
+    logit_scale: float | None = param(
+        None, "multimodal pairs: logit scale (null: the embeddings' provenance, else 1/T)", gt=0
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineParams(MethodParams):
+    """Closed-form baselines (full, trunc, randfs): nothing to train."""
+
+    encode_batch_size: int = param(65536, "rows per encode batch", ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PCAParams(BaselineParams):
+    center: bool = param(True, "subtract the training mean")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Int8Params(BaselineParams):
+    int8_quantile: float = param(
+        1.0, "quantile of |x| mapped to 127, in (0, 1] (1.0 = the max)", gt=0, le=1
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinaryParams(BaselineParams):
+    binary_center: bool = param(True, "threshold each dim at its training mean (else at 0)")
+
+
+# ---- building -----------------------------------------------------------------------
+
+
+def build_params(
+    method: str, modality: str = "auto", overrides: Mapping[str, Any] | Any = None
+) -> MethodParams:
+    """The typed parameters of `method`: defaults for the modality, then `overrides`.
+
+    `modality` picks the per-modality defaults; an explicit `modality` among the
+    overrides wins, and "auto" there means the argument. Raises ParamError for an
+    unknown key (suggesting the closest one), a wrong type, a value outside the
+    choices or the range, or a change of a value the method fixes (sae's gamma).
+    """
+    from csrbench.methods.registry import REGISTRY, method_spec
+
+    spec = method_spec(method)
+    cls = spec.params
+    given = dict(overrides or {})
+    known = {f.name: f for f in fields(cls)}
+    for key in given:
+        if key not in known:
+            raise ParamError(key, given[key], _unknown_key_hint(method, key, sorted(known)))
+    values = {key: coerce(cls, key, value) for key, value in given.items()}
+    mod = values.get("modality", "auto")
+    if mod == "auto":
+        mod = coerce(cls, "modality", modality)
+    if mod == "auto":
+        raise ParamError(
+            "modality", "auto", f"a concrete modality ({'|'.join(MODALITIES)}) picks the "
+            "defaults; fit infers it from the training data when given a dict"
+        )
+    values["modality"] = mod
+    for f in fields(cls):
+        table = f.metadata.get("by_modality")
+        if table is not None and f.name not in values:
+            values[f.name] = table[mod]
+    for key, fixed in spec.fixed_params:
+        if key in given and values[key] != fixed:
+            others = [m.name for m in REGISTRY.values() if m.family == spec.family and m != spec]
+            raise ParamError(
+                key, given[key], f"{method} fixes {key} = {fixed!r}; for another value use "
+                f"{' or '.join(others)}"
+            )
+        values[key] = fixed
+    return cls(**values)
+
+
+def coerce(cls: type[MethodParams], key: str, value: Any) -> Any:
+    """`value` as the type of `cls.key` (bool-like strings become bools), range-checked."""
+    f = {f.name: f for f in fields(cls)}[key]
+    hint = _hints(cls)[key]
+    out = _coerce(value, hint)
+    if out is _REJECT:
+        raise ParamError(key, value, f"expected {_describe(hint)}{_range_text(f.metadata)}")
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        if not _in_range(out, f.metadata):
+            raise ParamError(key, value, f"expected a value{_range_text(f.metadata)}")
+    return out
+
+
+_REJECT = object()
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        # literals first: "auto" must stay "auto", not fail as a bool
+        for option in sorted(args, key=lambda a: get_origin(a) is not Literal):
+            out = _coerce(value, option)
+            if out is not _REJECT:
+                return out
+        return _REJECT
+    if hint is type(None):
+        return None if value is None else _REJECT
+    if origin is Literal:
+        return value if isinstance(value, str) and value in args else _REJECT
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.lower()]
+        return _REJECT
+    if hint is str:
+        return value if isinstance(value, str) else _REJECT
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _REJECT
+    if hint is float:
+        if isinstance(value, bool):
+            return _REJECT
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                return _REJECT
+        return _REJECT
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return _REJECT
+        items = [_coerce(v, args[0]) for v in value]
+        return _REJECT if any(i is _REJECT for i in items) else items
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            return _REJECT
+        items = [_coerce(v, a) for v, a in zip(value, args, strict=True)]
+        return _REJECT if any(i is _REJECT for i in items) else tuple(items)
+    raise TypeError(f"no coercion for parameter type {hint!r}")  # pragma: no cover
+
+
+def _describe(hint: Any) -> str:
+    """How a type reads in an error message and in the parameter table."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if hint is type(None):
+        return "null"
+    if origin is Literal:
+        return "one of " + "|".join(args)
+    if origin is list:
+        return f"a list of {_describe(args[0])}s"
+    if origin is tuple:
+        return f"a list of {len(args)} {_describe(args[0])}s"
+    return {bool: "true/false", int: "integer", float: "number", str: "string"}[hint]
+
+
+def _in_range(v: float, meta: Mapping[str, Any]) -> bool:
+    if isinstance(v, float) and math.isnan(v):
+        return False
+    gt, ge, le = meta.get("gt"), meta.get("ge"), meta.get("le")
+    return (gt is None or v > gt) and (ge is None or v >= ge) and (le is None or v <= le)
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    ops = {"gt": ">", "ge": ">=", "le": "<="}
+    parts = [f"{op} {meta[key]:g}" for key, op in ops.items() if meta.get(key) is not None]
+    return f" {' and '.join(parts)}" if parts else ""
+
+
+def _unknown_key_hint(method: str, key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown parameter for {method}{guess}; accepted: {', '.join(known)}"
+
+
+# ---- the reference table ------------------------------------------------------------
+
+
+def parameter_table(cls: type[MethodParams], fixed: Mapping[str, Any]) -> list[str]:
+    """Markdown rows: parameter, type, default (per modality where it differs), help."""
+    rows = ["| parameter | type | default | meaning |", "|---|---|---|---|"]
+    for f in fields(cls):
+        table = f.metadata.get("by_modality")
+        if f.name in fixed:
+            default = f"`{fixed[f.name]!r}` (fixed)"
+        elif table is not None and len(set(table.values())) == 1:
+            default = f"`{next(iter(table.values()))!r}`"
+        elif table is not None:
+            default = ", ".join(f"{m}: `{table[m]!r}`" for m in MODALITIES)
+        else:
+            default = f"`{f.default!r}`"
+        kind = _describe(_hints(cls)[f.name]) + _range_text(f.metadata)
+        rows.append(f"| `{f.name}` | {kind} | {default} | {f.metadata['help']} |")
+    return rows
+
+
+def render_docs() -> str:
+    """docs/method-parameters.md: one table per parameter class, with its methods."""
+    from csrbench.methods.registry import REGISTRY
+
+    out = [
+        "# Method parameters",
+        "",
+        "Generated from `src/csrbench/methods/params.py` by "
+        "`python -m csrbench.methods.params > docs/method-parameters.md`; do not edit.",
+        "Set them per experiment under `experiments.<name>.method_params.<method>` in the",
+        "config; unknown keys, wrong types and out-of-range values fail at the dry run.",
+    ]
+    groups: dict[tuple[type[MethodParams], tuple[tuple[str, Any], ...]], list[str]] = {}
+    for spec in REGISTRY.values():
+        groups.setdefault((spec.params, spec.fixed_params), []).append(spec.name)
+    for (cls, fixed), names in groups.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        out += ["", f"## {', '.join(names)}", "", doc, ""]
+        out += parameter_table(cls, dict(fixed))
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_docs(), end="")
