@@ -42,7 +42,8 @@ def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]
     )
     seconds = time.perf_counter() - start
     fitted.save(model_dir)
-    write_log(fitted.log or [{"step": 0, "fit_seconds": round(seconds, 4)}], model_dir / "train.tsv")
+    steps = fitted.log or [{"step": 0, "fit_seconds": round(seconds, 4)}]
+    write_log(steps, model_dir / "train.tsv")
     summary = {
         "method": spec["method"],
         "k": spec["k"],

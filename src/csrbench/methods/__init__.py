@@ -19,9 +19,10 @@ Methods (`REGISTRY` holds their specs; docs/method-parameters.md their parameter
     binary   the full embedding, one bit per dim (+-1 codes, d/8 bytes packed)
 
 Modules: `registry` (what each method is), `budget` (k32 / all / full), `params` (typed
-parameters) are torch-free, for the workflow's parse time; `data`, `base`, `csr`, `mrl`
-and `baselines` hold the implementations. The torch-side names below are imported on
-first use, so `import csrbench.methods.registry` does not import torch.
+parameters) and `paramdocs` (their reference page) are torch-free, for the workflow's
+parse time; `data`, `base`, `csr`, `mrl` and `baselines` hold the implementations. The
+torch-side names below are imported on first use, so `import csrbench.methods.registry`
+does not import torch.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from csrbench.methods.params import (
     MethodParams,
     ParamError,
     build_params,
-    render_docs,
 )
 from csrbench.methods.registry import REGISTRY, MethodSpec, method_spec
 
@@ -98,5 +98,4 @@ __all__ = [
     "method_spec",
     "params_for_split",
     "prepare_data",
-    "render_docs",
 ]

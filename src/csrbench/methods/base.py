@@ -40,15 +40,15 @@ def bytes_per_doc(
 ) -> int:
     """Storage per document at budget k (the bytes axis of every comparison), by the
     method's rule: sparse k * (index bytes + value bytes), the index int16 when
-    h <= 32768 (h defaults to 4d); prefix min(k, d) values; full d values; int8 d bytes;
-    binary d bits."""
+    h <= 32768 (h defaults to 4d); prefix min(k, d) values; dense d values;
+    byte_per_dim d bytes (int8); bit_per_dim d bits (binary)."""
     rule = method_spec(method).bytes_rule
     vb = np.dtype(value_dtype).itemsize
-    if rule == "int8":
+    if rule == "byte_per_dim":
         return d
-    if rule == "binary":
+    if rule == "bit_per_dim":
         return math.ceil(d / 8)
-    if rule == "full":
+    if rule == "dense":
         return d * vb
     if k is None:
         raise ValueError(f"{method} needs a budget k for its byte count")

@@ -143,10 +143,7 @@ class CSRObjective:
         if self.gamma > 0:
             loss_c = self.contrastive(enc.idx[:, :k], enc.vals[:, :k], x_hat, ids, src, tgt)
         loss = (
-            loss_k
-            + self.p.multi_k_weight * loss_multi
-            + self.beta * loss_aux
-            + self.gamma * loss_c
+            loss_k + self.p.multi_k_weight * loss_multi + self.beta * loss_aux + self.gamma * loss_c
         )
         return {
             "loss": loss,
@@ -215,7 +212,9 @@ class FittedCSR(FittedMethod):
                 )
         model.to(device).train()
         obj = CSRObjective(model, data, p, spec, k)
-        result = train(obj, data.n_units, TrainConfig.from_params(p, seed, f"{spec.name} k={k}"), device)
+        result = train(
+            obj, data.n_units, TrainConfig.from_params(p, seed, f"{spec.name} k={k}"), device
+        )
         model.eval()
         fitted = cls(spec, k, d, obj.p, model)
         fitted.device = device
@@ -254,4 +253,3 @@ class FittedCSR(FittedMethod):
         c = super().config()
         c["h"] = self.h
         return c
-

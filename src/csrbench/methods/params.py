@@ -12,8 +12,8 @@ become booleans here; "auto" values that depend on the training data (which posi
 symmetric loss, number of latents) stay "auto" until the family's `fit` resolves them
 once against the data.
 
-Torch-free: the workflow imports this at parse time.
-`python -m csrbench.methods.params` prints docs/method-parameters.md.
+Torch-free: the workflow imports this at parse time. docs/method-parameters.md is
+generated from these classes by `python -m csrbench.methods.paramdocs`.
 """
 
 from __future__ import annotations
@@ -46,21 +46,17 @@ class ParamError(ValueError):
         return f"{where}{self.key} = {self.value!r} is not accepted; {self.accepted}"
 
 
-def param(
-    default: Any = None,
-    help: str = "",
+def doc(
+    help: str,
     *,
     gt: float | None = None,
     ge: float | None = None,
     le: float | None = None,
     by_modality: Mapping[str, Any] | None = None,
-) -> Any:
-    """A dataclass field with its help, its range and, optionally, per-modality defaults
-    (fields with per-modality defaults get theirs from `build_params`)."""
-    meta = {"help": help, "gt": gt, "ge": ge, "le": le, "by_modality": by_modality}
-    if by_modality is not None:
-        return field(metadata=meta)
-    return field(default=default, metadata=meta)
+) -> dict[str, Any]:
+    """A field's metadata: its help, its range and, for a field without a dataclass
+    default, its default per modality (filled in by `build_params`)."""
+    return {"help": help, "gt": gt, "ge": ge, "le": le, "by_modality": by_modality}
 
 
 # ---- the parameter classes ----------------------------------------------------------
@@ -76,16 +72,20 @@ PAPER_GAMMA = {"image": 0.1, "text": 1.0, "multimodal": 1.0}
 class MethodParams:
     """What every method takes: where its training data comes from and how it encodes."""
 
-    modality: Literal["auto", "image", "text", "multimodal"] = param(
-        "auto", "auto|image|text|multimodal: picks the paper defaults (auto: from the fields)"
+    modality: Literal["auto", "image", "text", "multimodal"] = field(
+        default="auto",
+        metadata=doc("picks the paper defaults (auto: from the provenance, else the fields)"),
     )
-    fields: list[str] | None = param(
-        None, "fields to train on (default: the relevance pair, else the only/'image' field)"
+    fields: list[str] | None = field(
+        default=None,
+        metadata=doc(
+            "fields to train on (default: the relevance pair, else the only/'image' field)"
+        ),
     )
-    value_dtype: Literal["float16", "float32"] = param(
-        "float16", "dtype of encoded values (and of the bytes axis): float16 | float32"
+    value_dtype: Literal["float16", "float32"] = field(
+        default="float16", metadata=doc("dtype of encoded values (and of the bytes axis)")
     )
-    encode_batch_size: int = param(8192, "rows per encode batch", ge=1)
+    encode_batch_size: int = field(default=8192, metadata=doc("rows per encode batch", ge=1))
 
     def to_dict(self) -> dict[str, Any]:
         """Field name -> value, the form config.json stores (and `load` rebuilds from)."""
@@ -96,26 +96,37 @@ class MethodParams:
 class TrainParams(MethodParams):
     """The optimiser and loop settings every trained method shares."""
 
-    lr: float = param(4e-4, "Adam learning rate (constant)", gt=0)
-    batch_size: int = param(
-        help="training units per step: rows, or relevance pairs for two-field splits",
-        ge=1,
-        by_modality=PAPER_BATCH,
+    lr: float = field(default=4e-4, metadata=doc("Adam learning rate (constant)", gt=0))
+    batch_size: int = field(
+        metadata=doc(
+            "training units per step: rows, or relevance pairs for two-field splits",
+            ge=1,
+            by_modality=PAPER_BATCH,
+        )
     )
-    epochs: int = param(10, "passes over the training units", ge=1)
-    adam_eps: float = param(6.25e-10, "Adam epsilon (the CSR paper: 6.25e-10)", gt=0)
-    betas: tuple[float, float] = param((0.9, 0.999), "Adam betas, each in [0, 1)")
-    weight_decay: float = param(0.0, "Adam weight decay", ge=0)
-    amp: bool | Literal["auto"] = param("auto", "auto|true|false: bf16 autocast on CUDA (not CPU)")
-    max_steps: int | None = param(
-        None, "stop after this many steps (tests, smoke runs; 0: the initial model); null = all",
-        ge=0,
+    epochs: int = field(default=10, metadata=doc("passes over the training units", ge=1))
+    adam_eps: float = field(
+        default=6.25e-10, metadata=doc("Adam epsilon (the CSR paper: 6.25e-10)", gt=0)
     )
-    progress: bool = param(True, "show a tqdm progress bar")
-    sync_every: int = param(
-        50, "copy log values to the host every N steps (GPU runs sync only then)", ge=1
+    betas: tuple[float, float] = field(
+        default=(0.9, 0.999), metadata=doc("Adam betas, each in [0, 1)")
     )
-    drop_last: bool = param(True, "drop the last partial batch of an epoch")
+    weight_decay: float = field(default=0.0, metadata=doc("Adam weight decay", ge=0))
+    amp: bool | Literal["auto"] = field(
+        default="auto", metadata=doc("bf16 autocast on CUDA (auto: on; ignored on CPU)")
+    )
+    max_steps: int | None = field(
+        default=None,
+        metadata=doc(
+            "stop after this many steps (tests, smoke runs; 0: the initial model); null = all", ge=0
+        ),
+    )
+    progress: bool = field(default=True, metadata=doc("show a tqdm progress bar"))
+    sync_every: int = field(
+        default=50,
+        metadata=doc("copy log values to the host every N steps (GPU runs sync only then)", ge=1),
+    )
+    drop_last: bool = field(default=True, metadata=doc("drop the last partial batch of an epoch"))
 
     def __post_init__(self) -> None:
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -126,44 +137,73 @@ class TrainParams(MethodParams):
 class CSRParams(TrainParams):
     """CSR family (csr, sae, csr-v2): TopK SAE + multi-k + AuxK + contrastive."""
 
-    h: int | None = param(None, "number of latents (null: expansion * d)", ge=1)
-    expansion: int = param(4, "h = expansion * d when h is null (the paper: 4)", ge=1)
-    tied: bool = param(True, "decoder = encoder transpose (one parameter), as the paper")
-    k_aux: int = param(
-        512, "AuxK: how many dead latents reconstruct the residual (the paper: 512)", ge=0
+    h: int | None = field(
+        default=None, metadata=doc("number of latents (null: expansion * d)", ge=1)
     )
-    dead_threshold: int = param(
-        10, "a latent is dead after this many optimiser steps without firing", ge=0
+    expansion: int = field(
+        default=4, metadata=doc("h = expansion * d when h is null (the paper: 4)", ge=1)
     )
-    beta: float = param(1 / 32, "weight of the AuxK loss (1/32)", ge=0)
-    auxk_form: Literal["residual", "paper"] = param(
-        "residual", "residual (zero when nothing is dead) | paper (the paper code's form)"
+    tied: bool = field(
+        default=True, metadata=doc("decoder = encoder transpose (one parameter), as the paper")
     )
-    multi_k: int = param(4, "multi-k loss uses the top multi_k * k latents (4)", ge=1)
-    multi_k_weight: float = param(1 / 8, "weight of the multi-k reconstruction loss (1/8)", ge=0)
-    gamma: float = param(
-        help="weight of the contrastive loss (0.1 image, 1.0 text/multimodal; sae: 0)",
-        ge=0,
-        by_modality=PAPER_GAMMA,
+    k_aux: int = field(
+        default=512,
+        metadata=doc("AuxK: how many dead latents reconstruct the residual (the paper: 512)", ge=0),
     )
-    temperature: float = param(0.2, "InfoNCE temperature on L2-normalised codes (0.2)", gt=0)
-    positives: Literal["auto", "pairs", "labels", "self"] = param(
-        "auto", "auto|pairs|labels|self: what counts as a contrastive positive"
+    dead_threshold: int = field(
+        default=10,
+        metadata=doc("a latent is dead after this many optimiser steps without firing", ge=0),
     )
-    contrastive_on: Literal["auto", "codes", "recon"] = param(
-        "auto", "auto|codes|recon: contrast sparse codes, or (CLIP form) reconstructions"
+    beta: float = field(default=1 / 32, metadata=doc("weight of the AuxK loss (1/32)", ge=0))
+    auxk_form: Literal["residual", "paper"] = field(
+        default="residual",
+        metadata=doc("AuxK loss: residual (zero when nothing is dead), or the paper code's form"),
     )
-    symmetric: bool | Literal["auto"] = param(
-        "auto", "auto|true|false: both retrieval directions (auto: multimodal only)"
+    multi_k: int = field(
+        default=4, metadata=doc("multi-k loss uses the top multi_k * k latents (4)", ge=1)
     )
-    logit_scale: float | None = param(
-        None, "scale of the 'recon' form (null: the embeddings' provenance, else 100)", gt=0
+    multi_k_weight: float = field(
+        default=1 / 8, metadata=doc("weight of the multi-k reconstruction loss (1/8)", ge=0)
     )
-    init_pre_bias: Literal["zeros", "mean"] = param(
-        "zeros", "zeros (the paper) | mean of the training rows"
+    gamma: float = field(
+        metadata=doc(
+            "weight of the contrastive loss (0.1 image, 1.0 text/multimodal; sae: 0)",
+            ge=0,
+            by_modality=PAPER_GAMMA,
+        )
     )
-    sparse_backward: bool | Literal["auto"] = param(
-        "auto", "auto|true|false: encoder gradient by sparse matmul (auto by K/h)"
+    temperature: float = field(
+        default=0.2, metadata=doc("InfoNCE temperature on L2-normalised codes (0.2)", gt=0)
+    )
+    positives: Literal["auto", "pairs", "labels", "self"] = field(
+        default="auto",
+        metadata=doc(
+            "what counts as a contrastive positive (auto: pairs, else self; csr-v2: labels first)"
+        ),
+    )
+    contrastive_on: Literal["auto", "codes", "recon"] = field(
+        default="auto",
+        metadata=doc(
+            "contrast sparse codes, or (CLIP form) reconstructions (auto: recon for multimodal)"
+        ),
+    )
+    symmetric: bool | Literal["auto"] = field(
+        default="auto",
+        metadata=doc("contrastive loss in both retrieval directions (auto: multimodal only)"),
+    )
+    logit_scale: float | None = field(
+        default=None,
+        metadata=doc(
+            "scale of the 'recon' form (null: the embeddings' provenance, else 100)", gt=0
+        ),
+    )
+    init_pre_bias: Literal["zeros", "mean"] = field(
+        default="zeros",
+        metadata=doc("initial pre-bias: zeros (the paper) or the mean of the training rows"),
+    )
+    sparse_backward: bool | Literal["auto"] = field(
+        default="auto",
+        metadata=doc("encoder gradient by sparse matmul (auto: when K is small next to h)"),
     )
 
 
@@ -171,9 +211,12 @@ class CSRParams(TrainParams):
 class CSRv2Params(CSRParams):
     """csr-v2: CSR with k annealed from k_init down to k and supervised positives."""
 
-    k_init: int = param(64, "k at the first step, annealed linearly to k (at least k)", ge=1)
-    anneal_frac: float = param(
-        0.7, "fraction of the steps over which k is annealed, in (0, 1]", gt=0, le=1
+    k_init: int = field(
+        default=64, metadata=doc("k at the first step, annealed linearly to k (at least k)", ge=1)
+    )
+    anneal_frac: float = field(
+        default=0.7,
+        metadata=doc("fraction of the steps over which k is annealed, in (0, 1]", gt=0, le=1),
     )
 
 
@@ -181,50 +224,69 @@ class CSRv2Params(CSRParams):
 class MRLParams(TrainParams):
     """MRL family (mrl, mrl-e): a Matryoshka head on the frozen embedding."""
 
-    lr: float = param(1e-3, "Adam learning rate (constant)", gt=0)
-    adam_eps: float = param(1e-8, "Adam epsilon", gt=0)
-    head: Literal["linear", "mlp"] = param(
-        "linear", "linear | mlp (residual MLP); both start at the identity"
+    lr: float = field(default=1e-3, metadata=doc("Adam learning rate (constant)", gt=0))
+    adam_eps: float = field(default=1e-8, metadata=doc("Adam epsilon", gt=0))
+    head: Literal["linear", "mlp"] = field(
+        default="linear", metadata=doc("linear or residual MLP head; both start at the identity")
     )
-    mlp_hidden: int | None = param(None, "hidden width of the mlp head (null: d)", ge=1)
-    nesting: list[int] | None = param(
-        None, "prefix sizes m (null: 8, 16, 32, ... up to d, plus the fitted k)"
+    mlp_hidden: int | None = field(
+        default=None, metadata=doc("hidden width of the mlp head (null: d)", ge=1)
     )
-    smallest_m: int = param(8, "smallest prefix of the default nesting", ge=1)
-    objective: Literal["auto", "labels", "pairs", "similarity"] = param(
-        "auto", "auto|labels|pairs|similarity (auto: pairs, else labels, else similarity)"
+    nesting: list[int] | None = field(
+        default=None,
+        metadata=doc("prefix sizes m (null: 8, 16, 32, ... up to d, plus the fitted k)"),
     )
-    temperature: float = param(0.2, "InfoNCE temperature of the pairs objective (0.2)", gt=0)
-    symmetric: bool | Literal["auto"] = param(
-        "auto", "auto|true|false: both retrieval directions (auto: multimodal only)"
+    smallest_m: int = field(default=8, metadata=doc("smallest prefix of the default nesting", ge=1))
+    objective: Literal["auto", "labels", "pairs", "similarity"] = field(
+        default="auto",
+        metadata=doc("training loss (auto: pairs, else labels, else similarity preservation)"),
     )
-    logit_scale: float | None = param(
-        None, "multimodal pairs: logit scale (null: the embeddings' provenance, else 1/T)", gt=0
+    temperature: float = field(
+        default=0.2, metadata=doc("InfoNCE temperature of the pairs objective (0.2)", gt=0)
+    )
+    symmetric: bool | Literal["auto"] = field(
+        default="auto",
+        metadata=doc("contrastive loss in both retrieval directions (auto: multimodal only)"),
+    )
+    logit_scale: float | None = field(
+        default=None,
+        metadata=doc(
+            "multimodal pairs: logit scale (null: the embeddings' provenance, else 1/T)", gt=0
+        ),
     )
 
 
 @dataclass(frozen=True, kw_only=True)
 class BaselineParams(MethodParams):
-    """Closed-form baselines (full, trunc, randfs): nothing to train."""
+    """Closed-form baselines: nothing to train; fitted from all rows of the training fields."""
 
-    encode_batch_size: int = param(65536, "rows per encode batch", ge=1)
+    encode_batch_size: int = field(default=65536, metadata=doc("rows per encode batch", ge=1))
 
 
 @dataclass(frozen=True, kw_only=True)
 class PCAParams(BaselineParams):
-    center: bool = param(True, "subtract the training mean")
+    """pca: the top m principal components of the training rows."""
+
+    center: bool = field(default=True, metadata=doc("subtract the training mean"))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Int8Params(BaselineParams):
-    int8_quantile: float = param(
-        1.0, "quantile of |x| mapped to 127, in (0, 1] (1.0 = the max)", gt=0, le=1
+    """int8: the full embedding, symmetric int8 with one scale (d bytes)."""
+
+    int8_quantile: float = field(
+        default=1.0,
+        metadata=doc("quantile of |x| mapped to 127, in (0, 1] (1.0 = the max)", gt=0, le=1),
     )
 
 
 @dataclass(frozen=True, kw_only=True)
 class BinaryParams(BaselineParams):
-    binary_center: bool = param(True, "threshold each dim at its training mean (else at 0)")
+    """binary: the full embedding, one bit per dim (d/8 bytes)."""
+
+    binary_center: bool = field(
+        default=True, metadata=doc("threshold each dim at its training mean (else at 0)")
+    )
 
 
 # ---- building -----------------------------------------------------------------------
@@ -255,8 +317,10 @@ def build_params(
         mod = coerce(cls, "modality", modality)
     if mod == "auto":
         raise ParamError(
-            "modality", "auto", f"a concrete modality ({'|'.join(MODALITIES)}) picks the "
-            "defaults; fit infers it from the training data when given a dict"
+            "modality",
+            "auto",
+            f"a concrete modality ({'|'.join(MODALITIES)}) picks the "
+            "defaults; fit infers it from the training data when given a dict",
         )
     values["modality"] = mod
     for f in fields(cls):
@@ -267,8 +331,9 @@ def build_params(
         if key in given and values[key] != fixed:
             others = [m.name for m in REGISTRY.values() if m.family == spec.family and m != spec]
             raise ParamError(
-                key, given[key], f"{method} fixes {key} = {fixed!r}; for another value use "
-                f"{' or '.join(others)}"
+                key,
+                given[key],
+                f"{method} fixes {key} = {fixed!r}; for another value use {' or '.join(others)}",
             )
         values[key] = fixed
     return cls(**values)
@@ -279,11 +344,9 @@ def coerce(cls: type[MethodParams], key: str, value: Any) -> Any:
     f = {f.name: f for f in fields(cls)}[key]
     hint = _hints(cls)[key]
     out = _coerce(value, hint)
-    if out is _REJECT:
-        raise ParamError(key, value, f"expected {_describe(hint)}{_range_text(f.metadata)}")
-    if isinstance(out, (int, float)) and not isinstance(out, bool):
-        if not _in_range(out, f.metadata):
-            raise ParamError(key, value, f"expected a value{_range_text(f.metadata)}")
+    numeric = isinstance(out, (int, float)) and not isinstance(out, bool)
+    if out is _REJECT or (numeric and not _in_range(out, f.metadata)):
+        raise ParamError(key, value, f"expected {_describe(hint, _range_text(f.metadata))}")
     return out
 
 
@@ -342,20 +405,22 @@ def _coerce(value: Any, hint: Any) -> Any:
     raise TypeError(f"no coercion for parameter type {hint!r}")  # pragma: no cover
 
 
-def _describe(hint: Any) -> str:
-    """How a type reads in an error message and in the parameter table."""
+def _describe(hint: Any, bounds: str = "") -> str:
+    """How a type (numbers: with their `bounds`) reads in an error and in the table."""
     origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
+        return " or ".join(_describe(a, bounds) for a in args)
     if hint is type(None):
         return "null"
     if origin is Literal:
-        return "one of " + "|".join(args)
+        return args[0] if len(args) == 1 else "one of: " + ", ".join(args)
     if origin is list:
         return f"a list of {_describe(args[0])}s"
     if origin is tuple:
         return f"a list of {len(args)} {_describe(args[0])}s"
-    return {bool: "true/false", int: "integer", float: "number", str: "string"}[hint]
+    if hint in (int, float):
+        return ("integer" if hint is int else "number") + bounds
+    return {bool: "true/false", str: "string"}[hint]
 
 
 def _in_range(v: float, meta: Mapping[str, Any]) -> bool:
@@ -375,50 +440,3 @@ def _unknown_key_hint(method: str, key: str, known: list[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     guess = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown parameter for {method}{guess}; accepted: {', '.join(known)}"
-
-
-# ---- the reference table ------------------------------------------------------------
-
-
-def parameter_table(cls: type[MethodParams], fixed: Mapping[str, Any]) -> list[str]:
-    """Markdown rows: parameter, type, default (per modality where it differs), help."""
-    rows = ["| parameter | type | default | meaning |", "|---|---|---|---|"]
-    for f in fields(cls):
-        table = f.metadata.get("by_modality")
-        if f.name in fixed:
-            default = f"`{fixed[f.name]!r}` (fixed)"
-        elif table is not None and len(set(table.values())) == 1:
-            default = f"`{next(iter(table.values()))!r}`"
-        elif table is not None:
-            default = ", ".join(f"{m}: `{table[m]!r}`" for m in MODALITIES)
-        else:
-            default = f"`{f.default!r}`"
-        kind = _describe(_hints(cls)[f.name]) + _range_text(f.metadata)
-        rows.append(f"| `{f.name}` | {kind} | {default} | {f.metadata['help']} |")
-    return rows
-
-
-def render_docs() -> str:
-    """docs/method-parameters.md: one table per parameter class, with its methods."""
-    from csrbench.methods.registry import REGISTRY
-
-    out = [
-        "# Method parameters",
-        "",
-        "Generated from `src/csrbench/methods/params.py` by "
-        "`python -m csrbench.methods.params > docs/method-parameters.md`; do not edit.",
-        "Set them per experiment under `experiments.<name>.method_params.<method>` in the",
-        "config; unknown keys, wrong types and out-of-range values fail at the dry run.",
-    ]
-    groups: dict[tuple[type[MethodParams], tuple[tuple[str, Any], ...]], list[str]] = {}
-    for spec in REGISTRY.values():
-        groups.setdefault((spec.params, spec.fixed_params), []).append(spec.name)
-    for (cls, fixed), names in groups.items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        out += ["", f"## {', '.join(names)}", "", doc, ""]
-        out += parameter_table(cls, dict(fixed))
-    return "\n".join(out) + "\n"
-
-
-if __name__ == "__main__":
-    print(render_docs(), end="")

@@ -33,9 +33,9 @@ from csrbench.methods.params import (
 )
 
 Family = Literal["csr", "mrl", "baseline", "quant"]
-# sparse: k * (index + value bytes); prefix: min(k, d) values; full: d values;
-# int8: d bytes; binary: d bits
-BytesRule = Literal["sparse", "prefix", "full", "int8", "binary"]
+# sparse: k * (index + value bytes); prefix: min(k, d) values; dense: d values;
+# byte_per_dim: d bytes; bit_per_dim: d bits
+BytesRule = Literal["sparse", "prefix", "dense", "byte_per_dim", "bit_per_dim"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ REGISTRY: dict[str, MethodSpec] = {
         MethodSpec("mrl-e", "mrl", False, False, True, True, "Matryoshka head, shared classifier",
                    MRLParams, _MRL, "prefix", shared_classifier=True),
         MethodSpec("full", "baseline", False, False, False, False, "the full embedding",
-                   BaselineParams, _B + "Full", "full"),
+                   BaselineParams, _B + "Full", "dense"),
         MethodSpec("trunc", "baseline", False, False, False, True, "first m dims",
                    BaselineParams, _B + "Trunc", "prefix"),
         MethodSpec("pca", "baseline", False, False, False, True, "top m principal components",
@@ -87,9 +87,9 @@ REGISTRY: dict[str, MethodSpec] = {
         MethodSpec("randfs", "baseline", False, False, False, True, "m random dims (seeded)",
                    BaselineParams, _B + "RandFS", "prefix"),
         MethodSpec("int8", "quant", False, False, False, False, "int8 full embedding",
-                   Int8Params, _B + "Int8", "int8"),
+                   Int8Params, _B + "Int8", "byte_per_dim"),
         MethodSpec("binary", "quant", False, False, False, False, "1-bit full embedding",
-                   BinaryParams, _B + "Binary", "binary"),
+                   BinaryParams, _B + "Binary", "bit_per_dim"),
     ]
 }  # fmt: skip
 

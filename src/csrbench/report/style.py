@@ -4,7 +4,8 @@ grey-scale print and for colour-blind readers.
 
 CSR-family methods are solid lines, the Matryoshka ones dashed, the baselines dotted;
 the unbudgeted methods (the full embedding and its quantisations) are horizontal
-reference lines.
+reference lines. Every registered method has a style here (a test checks it against
+`csrbench.methods.REGISTRY`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ OKABE_ITO = {
     "grey": "#7F7F7F",
 }
 
-_STYLES: dict[str, dict[str, Any]] = {
+METHOD_STYLES: dict[str, dict[str, Any]] = {
     "csr": {"color": OKABE_ITO["vermillion"], "marker": "o", "linestyle": "-"},
     "csr-v2": {"color": OKABE_ITO["reddish_purple"], "marker": "P", "linestyle": "-"},
     "sae": {"color": OKABE_ITO["orange"], "marker": "s", "linestyle": "-"},
@@ -69,7 +70,7 @@ PANEL_SIZE = (3.6, 2.8)  # inches per subplot: one column of a two-column paper
 
 def method_style(method: str) -> dict[str, Any]:
     """Colour, marker and line style of a method (unknown methods: grey dots)."""
-    style = dict(_STYLES.get(method, _DEFAULT))
+    style = dict(METHOD_STYLES.get(method, _DEFAULT))
     if method == "randfs":  # yellow needs a dark edge to survive print
         style["markeredgecolor"] = OKABE_ITO["black"]
     return style
