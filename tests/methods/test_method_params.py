@@ -96,6 +96,7 @@ def test_modality_override_picks_the_defaults():
         ("csr", {"lr": -1e-3}, r"lr = -0\.001 .*number > 0"),
         ("csr", {"lr": "fast"}, r"lr = 'fast' .*number > 0"),
         ("csr", {"temperature": 0}, r"temperature = 0 .*number > 0"),
+        ("csr", {"lr": "inf"}, r"lr = 'inf' .*number > 0"),
         ("mrl", {"epochs": 0}, r"epochs = 0 .*integer >= 1"),
         ("mrl", {"epochs": 2.5}, r"epochs = 2\.5 .*integer >= 1"),
         ("csr", {"batch_size": True}, r"batch_size = True .*integer >= 1"),

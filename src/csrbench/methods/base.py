@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def bytes_per_doc(
     return min(k, d) * vb
 
 
-class FittedMethod:
+class FittedMethod(ABC):
     """A fitted method: `encode` budgets, `save` / `load` its state.
 
     `k` is the budget it was fitted for (None for methods that serve every k);
@@ -80,6 +81,7 @@ class FittedMethod:
 
     # implementations provide these
     @classmethod
+    @abstractmethod
     def fit(
         cls,
         spec: MethodSpec,
@@ -89,19 +91,22 @@ class FittedMethod:
         device: torch.device,
         seed: int,
     ) -> FittedMethod:
-        raise NotImplementedError
+        """Train (or compute) the method's state on `split` with the built `params`."""
 
     @classmethod
+    @abstractmethod
     def from_saved(
         cls, spec: MethodSpec, config: dict[str, Any], params: Any, tensors: dict[str, Tensor]
     ) -> FittedMethod:
-        raise NotImplementedError
+        """Rebuild from `save`'s config.json and tensors."""
 
+    @abstractmethod
     def _encode_batch(self, x: Tensor, k: int | None) -> Any:
-        raise NotImplementedError
+        """One block of rows, already on the device, at budget k."""
 
+    @abstractmethod
     def state_tensors(self) -> dict[str, Tensor]:
-        raise NotImplementedError
+        """What `save` writes to model.safetensors."""
 
     def _budget(self, k: int | None) -> int | None:
         return self.k if k is None else k

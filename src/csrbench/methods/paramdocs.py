@@ -11,7 +11,8 @@ import json
 from dataclasses import MISSING, fields
 from typing import Any
 
-from csrbench.methods.params import MODALITIES, MethodParams, _describe, _hints, _range_text
+from csrbench.methods.coerce import describe_type, range_text, type_hints
+from csrbench.methods.params import MODALITIES, MethodParams
 from csrbench.methods.registry import REGISTRY
 
 
@@ -29,7 +30,7 @@ def parameter_table(cls: type[MethodParams], names: set[str] | None = None) -> l
     """Markdown rows: parameter, type, default (one per modality where they differ), help;
     only the fields in `names` when given."""
     rows = ["| parameter | type | default | meaning |", "|---|---|---|---|"]
-    hints = _hints(cls)
+    hints = type_hints(cls)
     for f in fields(cls):
         if names is not None and f.name not in names:
             continue
@@ -39,7 +40,7 @@ def parameter_table(cls: type[MethodParams], names: set[str] | None = None) -> l
         else:
             assert f.default is not MISSING
             default = _value(f.default)
-        kind = _describe(hints[f.name], _range_text(f.metadata))
+        kind = describe_type(hints[f.name], range_text(f.metadata))
         cells = (f"`{f.name}`", kind, default, f.metadata["help"])
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return rows

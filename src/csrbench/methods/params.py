@@ -12,51 +12,22 @@ become booleans here; "auto" values that depend on the training data (which posi
 symmetric loss, number of latents) stay "auto" until the family's `fit` resolves them
 once against the data.
 
-Torch-free: the workflow imports this at parse time. docs/method-parameters.md is
+How a field accepts a value (types, ranges, the error) is `coerce.py`. Torch-free: the
+workflow imports this at parse time. docs/method-parameters.md is
 generated from these classes by `python -m csrbench.methods.paramdocs`.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from functools import cache
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
+
+from csrbench.methods.coerce import ParamError, coerce, doc, unknown_key_hint
 
 MODALITIES = ("image", "text", "multimodal")
 # An experiment's `modality` in the config -> the modality whose paper defaults apply.
 EXPERIMENT_MODALITY = {"image": "image", "text": "text", "image-text": "multimodal"}
-Modality = Literal["image", "text", "multimodal"]
-_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-
-
-class ParamError(ValueError):
-    """A method parameter that cannot be used: which key, which value, what is accepted."""
-
-    def __init__(self, key: str, value: Any, accepted: str) -> None:
-        self.key, self.value, self.accepted = key, value, accepted
-        super().__init__(self.describe("parameter "))
-
-    def describe(self, where: str) -> str:
-        """The message with the key spelled as `where + key` (e.g. a dotted config path)."""
-        return f"{where}{self.key} = {self.value!r} is not accepted; {self.accepted}"
-
-
-def doc(
-    help: str,
-    *,
-    gt: float | None = None,
-    ge: float | None = None,
-    le: float | None = None,
-    by_modality: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A field's metadata: its help, its range and, for a field without a dataclass
-    default, its default per modality (filled in by `build_params`)."""
-    return {"help": help, "gt": gt, "ge": ge, "le": le, "by_modality": by_modality}
 
 
 # ---- the parameter classes ----------------------------------------------------------
@@ -310,7 +281,7 @@ def build_params(
     known = {f.name: f for f in fields(cls)}
     for key in given:
         if key not in known:
-            raise ParamError(key, given[key], _unknown_key_hint(method, key, sorted(known)))
+            raise ParamError(key, given[key], unknown_key_hint(method, key, sorted(known)))
     values = {key: coerce(cls, key, value) for key, value in given.items()}
     mod = values.get("modality", "auto")
     if mod == "auto":
@@ -339,104 +310,19 @@ def build_params(
     return cls(**values)
 
 
-def coerce(cls: type[MethodParams], key: str, value: Any) -> Any:
-    """`value` as the type of `cls.key` (bool-like strings become bools), range-checked."""
-    f = {f.name: f for f in fields(cls)}[key]
-    hint = _hints(cls)[key]
-    out = _coerce(value, hint)
-    numeric = isinstance(out, (int, float)) and not isinstance(out, bool)
-    if out is _REJECT or (numeric and not _in_range(out, f.metadata)):
-        raise ParamError(key, value, f"expected {_describe(hint, _range_text(f.metadata))}")
-    return out
-
-
-_REJECT = object()
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        # literals first: "auto" must stay "auto", not fail as a bool
-        for option in sorted(args, key=lambda a: get_origin(a) is not Literal):
-            out = _coerce(value, option)
-            if out is not _REJECT:
-                return out
-        return _REJECT
-    if hint is type(None):
-        return None if value is None else _REJECT
-    if origin is Literal:
-        return value if isinstance(value, str) and value in args else _REJECT
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _BOOL_WORDS:
-            return _BOOL_WORDS[value.lower()]
-        return _REJECT
-    if hint is str:
-        return value if isinstance(value, str) else _REJECT
-    if hint is int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else _REJECT
-    if hint is float:
-        if isinstance(value, bool):
-            return _REJECT
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                return _REJECT
-        return _REJECT
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            return _REJECT
-        items = [_coerce(v, args[0]) for v in value]
-        return _REJECT if any(i is _REJECT for i in items) else items
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            return _REJECT
-        items = [_coerce(v, a) for v, a in zip(value, args, strict=True)]
-        return _REJECT if any(i is _REJECT for i in items) else tuple(items)
-    raise TypeError(f"no coercion for parameter type {hint!r}")  # pragma: no cover
-
-
-def _describe(hint: Any, bounds: str = "") -> str:
-    """How a type (numbers: with their `bounds`) reads in an error and in the table."""
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a, bounds) for a in args)
-    if hint is type(None):
-        return "null"
-    if origin is Literal:
-        return args[0] if len(args) == 1 else "one of: " + ", ".join(args)
-    if origin is list:
-        return f"a list of {_describe(args[0])}s"
-    if origin is tuple:
-        return f"a list of {len(args)} {_describe(args[0])}s"
-    if hint in (int, float):
-        return ("integer" if hint is int else "number") + bounds
-    return {bool: "true/false", str: "string"}[hint]
-
-
-def _in_range(v: float, meta: Mapping[str, Any]) -> bool:
-    if isinstance(v, float) and math.isnan(v):
-        return False
-    gt, ge, le = meta.get("gt"), meta.get("ge"), meta.get("le")
-    return (gt is None or v > gt) and (ge is None or v >= ge) and (le is None or v <= le)
-
-
-def _range_text(meta: Mapping[str, Any]) -> str:
-    ops = {"gt": ">", "ge": ">=", "le": "<="}
-    parts = [f"{op} {meta[key]:g}" for key, op in ops.items() if meta.get(key) is not None]
-    return f" {' and '.join(parts)}" if parts else ""
-
-
-def _unknown_key_hint(method: str, key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    guess = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown parameter for {method}{guess}; accepted: {', '.join(known)}"
+__all__ = [
+    "EXPERIMENT_MODALITY",
+    "MODALITIES",
+    "BaselineParams",
+    "BinaryParams",
+    "CSRParams",
+    "CSRv2Params",
+    "Int8Params",
+    "MRLParams",
+    "MethodParams",
+    "PCAParams",
+    "ParamError",
+    "TrainParams",
+    "build_params",
+    "coerce",
+]
