@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from csrbench.config import ConfigError, validate_config
+from csrbench.config import ConfigError, load_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,3 +136,83 @@ def test_key_order_is_canonical(default_config: dict) -> None:
     a, b = validate_config(default_config), validate_config(reordered)
     assert list(a["embed"]) == list(b["embed"]) == sorted(a["embed"])
     assert a == b
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        (
+            "csr",
+            {"temprature": 0.05},
+            r"config: experiments\.pycode\.method_params\.csr\.temprature = 0\.05 is not "
+            r"accepted; unknown parameter for csr \(did you mean 'temperature'\?\)",
+        ),
+        (
+            "csr",
+            {"init_pre_bias": "median"},
+            r"experiments\.pycode\.method_params\.csr\.init_pre_bias = 'median' is not "
+            r"accepted; expected one of: zeros, mean",
+        ),
+        (
+            "mrl",
+            {"lr": -0.1},
+            r"experiments\.pycode\.method_params\.mrl\.lr = -0\.1 is not accepted; "
+            r"expected number > 0",
+        ),
+        (
+            "sae",
+            {"gamma": 1.0},
+            r"experiments\.pycode\.method_params\.sae\.gamma = 1\.0 .*sae fixes gamma = 0\.0",
+        ),
+        (
+            "pca",
+            {"epochs": 3},
+            r"experiments\.pycode\.method_params\.pca\.epochs = 3 .*unknown parameter for pca",
+        ),
+    ],
+)
+def test_bad_method_params_fail_at_parse_time_naming_the_dotted_key(
+    default_config: dict, method: str, params: dict, message: str
+) -> None:
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["pycode"]["method_params"][method] = params
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+
+
+def test_method_params_use_the_experiments_modality(default_config: dict) -> None:
+    """`image-text` experiments build their parameters as `multimodal` ones."""
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["pycode"].update(modality="image-text")
+    cfg["experiments"]["pycode"]["method_params"]["csr"] = {"modality": "auto", "lr": "1e-3"}
+    validate_config(cfg)  # "auto" means the experiment's modality; a YAML "1e-3" is a number
+    cfg["experiments"]["pycode"]["method_params"]["csr"] = {"modality": "image-text"}
+    with pytest.raises(ConfigError, match=r"csr\.modality = 'image-text'.*multimodal"):
+        validate_config(cfg)
+
+
+def test_methods_are_checked_against_the_registry(default_config: dict) -> None:
+    """Even where the schema would let a name through, the registry is the judge."""
+    schema = load_schema()
+    schema["$defs"]["method"] = {"type": "string"}
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["digits"]["methods"] = ["full", "csr3"]
+    with pytest.raises(
+        ConfigError,
+        match=r"experiments\.digits\.methods\.1 = 'csr3' is not a registered method; "
+        r"choose one of: csr, sae, csr-v2",
+    ):
+        validate_config(cfg, schema)
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["digits"]["method_params"]["csr3"] = {}
+    with pytest.raises(ConfigError, match=r"method_params\.csr3: not a registered method"):
+        validate_config(cfg, schema)
+
+
+def test_schema_rejects_an_unknown_method_by_its_registry_enum(default_config: dict) -> None:
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["digits"]["methods"] = ["full", "csr3"]
+    with pytest.raises(
+        ConfigError, match=r"methods\.1 = 'csr3' is not allowed; choose one of: csr"
+    ):
+        validate_config(cfg)

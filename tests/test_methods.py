@@ -11,7 +11,20 @@ import torch
 
 from csrbench.codes import SparseCodes
 from csrbench.data.base import Relevance
-from csrbench.methods import METHODS, bytes_per_doc, fit, load, method_defaults, method_info
+from csrbench.methods import (
+    REGISTRY,
+    CSRObjective,
+    ParamError,
+    build_params,
+    bytes_per_doc,
+    fit,
+    load,
+    method_defaults,
+    method_spec,
+)
+from csrbench.methods.csr import build_csr
+from csrbench.methods.data import prepare_data
+from csrbench.methods.params import CSRParams
 from csrbench.store import FieldEmbeddings, SplitEmbeddings
 
 
@@ -62,15 +75,15 @@ def _paired(src: str, tgt: str, a: np.ndarray, b: np.ndarray, pairs=None) -> Spl
 
 
 def _params(method: str) -> dict:
-    info = method_info(method)
-    if info.family == "csr":
+    spec = method_spec(method)
+    if spec.family == "csr":
         return dict(CSR_FAST)
-    if info.family == "mrl":
+    if spec.family == "mrl":
         return dict(TRAIN)
     return {}
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", list(REGISTRY))
 def test_fit_encode_save_load_round_trip(method, tmp_path):
     split = _single()
     x = split.field("image").x
@@ -83,8 +96,11 @@ def test_fit_encode_save_load_round_trip(method, tmp_path):
     ]
     cfg = json.loads((tmp_path / method / "config.json").read_text())
     assert cfg["method"] == method and cfg["d"] == 32
-    again = load(tmp_path / method).encode(x[:40])
-    if METHODS[method].sparse:
+    loaded = load(tmp_path / method)
+    assert loaded.params == fitted.params and type(loaded) is type(fitted)
+    assert cfg["params"] == json.loads(json.dumps(fitted.params.to_dict()))
+    again = loaded.encode(x[:40])
+    if REGISTRY[method].sparse:
         assert isinstance(codes, SparseCodes) and codes.k == 8 and codes.h == 64
         assert np.array_equal(codes.indices, again.indices)
         assert np.array_equal(codes.values, again.values)
@@ -93,7 +109,7 @@ def test_fit_encode_save_load_round_trip(method, tmp_path):
         assert codes.indices.dtype == np.int16 and codes.values.dtype == np.float16
     else:
         assert isinstance(codes, np.ndarray) and np.array_equal(codes, again)
-        width = 32 if method in ("full", "int8", "binary") else 8
+        width = 8 if REGISTRY[method].budgeted else 32
         assert codes.shape == (40, width)
 
 
@@ -104,7 +120,7 @@ def test_one_mrl_serves_every_budget():
     full = f.encode(x)
     assert full.shape == (10, 32)
     assert np.array_equal(f.encode(x, k=16), full[:, :16])
-    assert f.params["objective"] == "labels" and f.params["nesting"] == [8, 16, 32]
+    assert f.params.objective == "labels" and f.params.nesting == [8, 16, 32]
 
 
 def test_trunc_randfs_pca_encode_prefixes():
@@ -137,7 +153,7 @@ def test_bytes_per_doc():
 
 def test_config_errors_name_the_problem():
     split = _single()
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(ParamError, match=r"lrr = 1\.0 .*unknown parameter.*did you mean 'lr'"):
         fit("csr", 8, split, {"lrr": 1.0})
     with pytest.raises(ValueError, match="unknown method"):
         fit("csr2", 8, split)
@@ -158,11 +174,12 @@ def test_text_pairs_train_both_fields_with_pair_positives():
     pairs = np.concatenate([pairs, [[0, 1, 1], [2, 0, 1]]])
     split = _paired("query", "doc", q, doc, pairs)
     f = fit("csr", 4, split, CSR_FAST, device="cpu")
-    assert f.params["modality"] == "text" and f.params["positives"] == "pairs"
-    assert f.params["fields"] == ["query", "doc"] and f.params["contrastive_on"] == "codes"
+    assert f.params.modality == "text" and f.params.positives == "pairs"
+    assert f.params.fields == ["query", "doc"] and f.params.contrastive_on == "codes"
+    assert f.params.symmetric is False and f.params.logit_scale == 100.0 and f.params.h == 64
     assert f.summary["n_units"] == 258
     m = fit("mrl", None, split, TRAIN, device="cpu")
-    assert m.params["objective"] == "pairs"
+    assert m.params.objective == "pairs"
 
 
 def _recall_at_1(f, txt: np.ndarray, img: np.ndarray) -> float:
@@ -180,9 +197,10 @@ def test_image_text_training_raises_recall(form):
     test_img, test_txt = _aligned(200, 1)
     split = _paired("text", "image", txt, img)
     params = {**CSR_FAST, "h": 128, "batch_size": 128, "lr": 2e-3, "contrastive_on": form}
-    before = fit("csr", 8, split, {**params, "epochs": 0}, device="cpu", seed=0)
+    before = fit("csr", 8, split, {**params, "max_steps": 0}, device="cpu", seed=0)
     after = fit("csr", 8, split, {**params, "epochs": 15}, device="cpu", seed=0)
-    assert after.params["modality"] == "multimodal" and after.params["symmetric"] is True
+    assert before.summary["steps"] == 0
+    assert after.params.modality == "multimodal" and after.params.symmetric is True
     r0, r1 = _recall_at_1(before, test_txt, test_img), _recall_at_1(after, test_txt, test_img)
     assert r1 > r0 + 0.2, (r0, r1)
 
@@ -221,10 +239,43 @@ def test_sparse_encoder_export_round_trip(tmp_path):
         export_sparse_encoder(untied, tmp_path / "untied")
 
 
-def test_every_parameter_is_documented():
-    from csrbench.methods import MODALITIES, PARAM_HELP
+def test_typed_params_and_a_dict_fit_the_same_model():
+    """A dict is built into the typed parameters once; passing them built gives the same fit."""
+    split = _single()
+    typed = build_params("csr", "image", {**CSR_FAST, "tied": "false", "lr": "2e-3"})
+    assert typed.tied is False and typed.lr == 0.002 and typed.batch_size == 64
+    a = fit("csr", 8, split, typed, device="cpu", seed=2)
+    b = fit("csr", 8, split, {**CSR_FAST, "tied": False, "lr": 2e-3}, device="cpu", seed=2)
+    sa, sb = a.state_tensors(), b.state_tensors()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.params == b.params and a.params.fields == ["image"]
+    with pytest.raises(TypeError, match="CSRParams"):
+        fit("mrl", None, split, typed, device="cpu")
 
-    for method in METHODS:
-        for modality in MODALITIES:
-            missing = set(method_defaults(method, modality)) - set(PARAM_HELP)
-            assert not missing, (method, missing)
+
+def test_objective_builds_a_plain_dict_once_as_fit_does():
+    """CSRObjective takes a dict (the benchmark scripts' form) and resolves "auto" once."""
+    split = _single()
+    data = prepare_data(split, None, "image", torch.device("cpu"))
+    p = {**method_defaults("csr", "image"), "gamma": 0.5, "h": 64}
+    arch = build_params("csr", "image", {"h": 64})
+    obj = CSRObjective(build_csr(32, 64, 8, arch), data, p, "csr", 8)
+    assert isinstance(obj.p, CSRParams) and obj.p.gamma == 0.5
+    assert obj.p.positives == "self" and obj.p.contrastive_on == "codes"
+    assert obj.p.symmetric is False and obj.k_at(0, 10) == 8
+    v2 = CSRObjective(build_csr(32, 64, 8, arch), data, {**p, "k_init": 24}, "csr-v2", 8)
+    assert v2.p.positives == "labels" and v2.k_at(0, 10) == 24 and v2.k_at(7, 10) == 8
+
+
+def test_bad_combinations_fail_naming_both_sides():
+    split = _single()
+    with pytest.raises(ValueError, match="positives=labels needs labels"):
+        fit("csr", 8, _single(labels=False), {**CSR_FAST, "positives": "labels"}, device="cpu")
+    with pytest.raises(ValueError, match=r"recon.*needs pairs"):
+        fit("csr", 8, split, {**CSR_FAST, "contrastive_on": "recon"}, device="cpu")
+    with pytest.raises(ValueError, match="objective=pairs needs"):
+        fit("mrl", None, split, {**TRAIN, "objective": "pairs"}, device="cpu")
+    with pytest.raises(ValueError, match="k_init=80 exceeds h=64"):
+        fit("csr-v2", 8, split, {**CSR_FAST, "k_init": 80}, device="cpu")
+    with pytest.raises(ValueError, match="k=80 exceeds the number of latents h=64"):
+        fit("csr", 80, split, CSR_FAST, device="cpu")

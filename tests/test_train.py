@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from csrbench.methods import fit
+from csrbench.methods import build_params, fit
 from csrbench.store import FieldEmbeddings, SplitEmbeddings
 from csrbench.train import TrainConfig, steps_per_epoch, train, write_log
 
@@ -109,7 +109,7 @@ def test_csr_v2_anneals_k_linearly_over_70_percent_of_steps():
     assert all(a >= b for a, b in itertools.pairwise(ks))
     first_k = ks.index(4)
     assert abs(first_k - 0.7 * total) <= 2
-    assert f.params["positives"] == "labels"
+    assert f.params.positives == "labels"
 
 
 def test_max_steps_and_one_tensor_indexing():
@@ -134,3 +134,16 @@ def test_max_steps_and_one_tensor_indexing():
     assert res.summary["steps"] == 7 and len(calls) == 7
     epoch0 = torch.cat(calls[:2])
     assert len(set(epoch0.tolist())) == 20  # a permutation: no row twice in an epoch
+
+
+def test_train_config_takes_the_typed_params_as_they_are():
+    p = build_params(
+        "mrl",
+        "image",
+        {"betas": [0.8, 0.9], "amp": "false", "progress": "off", "max_steps": 3, "lr": "1e-2"},
+    )
+    cfg = TrainConfig.from_params(p, seed=7, desc="mrl")
+    assert cfg.batch_size == 4096 and cfg.epochs == 10 and cfg.lr == 0.01
+    assert cfg.adam_eps == 1e-8 and cfg.betas == (0.8, 0.9) and cfg.weight_decay == 0.0
+    assert cfg.amp is False and cfg.progress is False and cfg.drop_last is True
+    assert cfg.max_steps == 3 and cfg.sync_every == 50 and cfg.seed == 7 and cfg.desc == "mrl"

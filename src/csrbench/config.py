@@ -4,7 +4,8 @@ The workflow calls `validate_config` at parse time, so it must stay light: yaml,
 jsonschema and the name registries only (no torch). JSON-schema messages are
 rephrased to name the offending key as a dotted path and the allowed values, and
 checks the schema cannot express (references between sections, data paths that
-must exist) follow the schema.
+must exist, each method's parameters as its typed parameter class accepts them)
+follow the schema.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from csrbench.methods.params import EXPERIMENT_MODALITY, ParamError, build_params
+from csrbench.methods.registry import REGISTRY
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -39,6 +43,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
         raise ConfigError(_describe(errors[0], schema))
     _fill_defaults(config, schema)
     _check_references(config)
+    _check_methods(config)
     _check_paths(config)
     return _sorted(config)
 
@@ -112,6 +117,32 @@ def _check_references(config: dict[str, Any]) -> None:
                     f"config: experiments.{name}.{section} = {exp[section]!r} is not defined "
                     f"under {section}s; defined: {', '.join(sorted(defined))}"
                 )
+
+
+def _check_methods(config: dict[str, Any]) -> None:
+    """Every listed method is registered and every `method_params` entry builds: a typo in
+    a key, a value outside the choices or a bad range fails here, not in a training job."""
+    for name, exp in config["experiments"].items():
+        where = f"experiments.{name}"
+        for i, method in enumerate(exp["methods"]):
+            if method not in REGISTRY:
+                raise ConfigError(
+                    f"config: {where}.methods.{i} = {method!r} is not a registered method; "
+                    f"choose one of: {', '.join(REGISTRY)}"
+                )
+        modality = EXPERIMENT_MODALITY[exp["modality"]]
+        for method, overrides in exp["method_params"].items():
+            if method not in REGISTRY:
+                raise ConfigError(
+                    f"config: {where}.method_params.{method}: not a registered method; "
+                    f"choose one of: {', '.join(REGISTRY)}"
+                )
+            try:
+                build_params(method, modality, overrides)
+            except ParamError as err:
+                raise ConfigError(
+                    "config: " + err.describe(f"{where}.method_params.{method}.")
+                ) from None
 
 
 # What each loader expects on disk, for messages that say how to fix a path.

@@ -7,8 +7,6 @@ leaves a file that looks finished.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,13 @@ from typing import Any
 import numpy as np
 
 from csrbench import methods
-from csrbench.atomic import write_json
+from csrbench.atomic import atomic_dir, write_json
 from csrbench.codes import SparseCodes
 from csrbench.devices import hardware_info
+from csrbench.methods.params import EXPERIMENT_MODALITY
 from csrbench.store import load_split
 from csrbench.train import write_log
 
-# The config says `image-text`; the methods' paper defaults call it `multimodal`.
-_MODALITY = {"image": "image", "text": "text", "image-text": "multimodal"}
 CODES_META = "codes.json"
 
 
@@ -31,12 +28,14 @@ def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]
     """Fit `spec["method"]` at budget `spec["k"]` and write model, config, step log, summary.
 
     `spec` carries method, k (None for one fit serving every k), modality, seed,
-    device and the config's per-method overrides.
+    device and the config's per-method overrides (checked when the workflow parsed the
+    config; built here into the method's typed parameters, once).
     """
     model_dir = Path(model_dir)
     split = load_split(train_dir)
-    params = dict(spec.get("overrides") or {})
-    params.setdefault("modality", _MODALITY[spec["modality"]])
+    params = methods.params_for_split(
+        spec["method"], split, spec.get("overrides"), EXPERIMENT_MODALITY[spec["modality"]]
+    )
     start = time.perf_counter()
     fitted = methods.fit(
         spec["method"], spec["k"], split, params, device=spec["device"], seed=spec["seed"]
@@ -44,9 +43,7 @@ def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]
     seconds = time.perf_counter() - start
     fitted.save(model_dir)
     steps = fitted.log or [{"step": 0, "fit_seconds": round(seconds, 4)}]
-    tmp_log = model_dir / "train.tsv.tmp"
-    write_log(steps, tmp_log)
-    os.replace(tmp_log, model_dir / "train.tsv")
+    write_log(steps, model_dir / "train.tsv")
     summary = {
         "method": spec["method"],
         "k": spec["k"],
@@ -72,20 +69,16 @@ def encode_job(
     the method, k, bytes per document and the shapes. One job covers all splits of a
     (method, budget) so the model is loaded once.
     """
-    out_dir = Path(out_dir)
     fitted = methods.load(model_dir)
-    tmp = out_dir.with_name(out_dir.name + ".incomplete")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     meta: dict[str, Any] = {
         "method": fitted.method,
         "k": k,
-        "sparse": methods.method_info(fitted.method).sparse,
+        "sparse": fitted.spec.sparse,
         "bytes_per_doc": fitted.bytes_per_doc(k),
         "model": str(model_dir),
         "splits": {},
     }
-    try:
+    with atomic_dir(out_dir) as tmp:
         for split_name, split_dir in split_dirs.items():
             split = load_split(split_dir)
             (tmp / split_name).mkdir(parents=True)
@@ -103,12 +96,6 @@ def encode_job(
                 fields[name]["seconds"] = seconds
             meta["splits"][split_name] = {"embeddings": str(split_dir), "fields": fields}
         write_json(tmp / CODES_META, meta)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
     return meta
 
 

@@ -54,7 +54,6 @@ from csrbench import methods
 from csrbench.codes import SparseCodes
 from csrbench.data.base import Field
 from csrbench.data.mteb_task import task_from_spec
-from csrbench.method_catalog import method_info
 
 if TYPE_CHECKING:
     from mteb.abstasks import AbsTask
@@ -124,7 +123,7 @@ def resolve_budget(fitted: methods.FittedMethod, k: int | None, where: str = "")
     methods that serve every k (mrl, trunc, pca, randfs) need a k in [1, d]; full, int8
     and binary are always d wide and take no k.
     """
-    info = method_info(fitted.method)
+    info = fitted.spec
     where = where or "the model"
     if info.per_k:
         if k is not None and k != fitted.k:
@@ -198,7 +197,7 @@ class CodeEncoder(AbsEncoder):
         self.fitted = fitted
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.k = resolve_budget(fitted, k, str(self.model_dir) if self.model_dir else "")
-        self.info = method_info(fitted.method)
+        self.info = fitted.spec
         # mteb turns the model name into a results folder: keep it a plain token
         self.backbone_name = re.sub(
             r"[^A-Za-z0-9._-]+", "-", backbone_name or Path(str(backbone.name)).name

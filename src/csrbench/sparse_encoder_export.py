@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from csrbench.methods import FittedCSR, FittedMethod, load
+from csrbench.methods.base import FittedMethod, load
+from csrbench.methods.csr import FittedCSR
 
 
 def default_backbone_path() -> Path:

@@ -22,14 +22,16 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from csrbench.atomic import atomic_path
-from csrbench.devices import resolve_device as resolve_device  # re-exported for methods
+
+if TYPE_CHECKING:
+    from csrbench.methods.params import TrainParams
 
 
 class Objective(Protocol):
@@ -55,12 +57,31 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     seed: int = 0
-    amp: bool | str = "auto"  # bf16 autocast on CUDA; ignored on CPU
+    amp: bool | str = "auto"  # "auto" or true: bf16 autocast on CUDA; ignored on CPU
     progress: bool = True
     max_steps: int | None = None
     sync_every: int = 50
     desc: str = "train"
     drop_last: bool = True
+
+    @classmethod
+    def from_params(cls, p: TrainParams, seed: int, desc: str) -> TrainConfig:
+        """The loop settings of a method's typed parameters (already checked and typed)."""
+        return cls(
+            batch_size=p.batch_size,
+            epochs=p.epochs,
+            lr=p.lr,
+            adam_eps=p.adam_eps,
+            betas=p.betas,
+            weight_decay=p.weight_decay,
+            seed=seed,
+            amp=p.amp,
+            progress=p.progress,
+            max_steps=p.max_steps,
+            sync_every=p.sync_every,
+            desc=desc,
+            drop_last=p.drop_last,
+        )
 
 
 @dataclass

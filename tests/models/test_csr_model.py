@@ -77,13 +77,13 @@ def test_tied_weights_are_one_parameter_and_gradients_accumulate():
     x = torch.randn(8, 16)
     enc = m.encode_train(x, k_top=4, aux=False)
     # gradient through the encoder path only, then through the decoder path only
-    enc["vals"].sum().backward(retain_graph=True)
+    enc.vals.sum().backward(retain_graph=True)
     g_enc = m.encoder_weight.grad.clone()
     m.zero_grad()
-    m.decode_sparse(enc["idx"], enc["vals"].detach()).pow(2).sum().backward(retain_graph=True)
+    m.decode_sparse(enc.idx, enc.vals.detach()).pow(2).sum().backward(retain_graph=True)
     g_dec = m.encoder_weight.grad.clone()
     m.zero_grad()
-    (enc["vals"].sum() + m.decode_sparse(enc["idx"], enc["vals"].detach()).pow(2).sum()).backward()
+    (enc.vals.sum() + m.decode_sparse(enc.idx, enc.vals.detach()).pow(2).sum()).backward()
     assert g_enc.abs().sum() > 0 and g_dec.abs().sum() > 0
     assert torch.allclose(m.encoder_weight.grad, g_enc + g_dec, atol=1e-5)
 
@@ -134,7 +134,7 @@ def test_frozen_input_gets_no_gradient():
     m = _model()
     x = torch.randn(8, 16)
     enc = m.encode_train(x, k_top=8, aux=False)
-    m.decode_sparse(enc["idx"][:, :4], enc["vals"][:, :4]).sum().backward()
+    m.decode_sparse(enc.idx[:, :4], enc.vals[:, :4]).sum().backward()
     assert x.grad is None and not x.requires_grad
     assert m.pre_bias.grad is not None and m.latent_bias.grad is not None
 
@@ -155,26 +155,26 @@ def test_auxk_zero_without_dead_latents_positive_with_some():
     m = _model()
     x = torch.randn(32, 16)
     enc = m.encode_train(x, k_top=16, aux=True, update_stats_k=4)
-    assert enc["idx_aux"] is None  # nothing dead yet
-    x_hat = m.decode_sparse(enc["idx"][:, :4], enc["vals"][:, :4])
+    assert enc.idx_aux is None  # nothing dead yet
+    x_hat = m.decode_sparse(enc.idx[:, :4], enc.vals[:, :4])
     assert float(auxk_loss(None, x - x_hat)) == 0.0
 
     with torch.no_grad():
         m.steps_since_fired.fill_(100)  # everything dead
     enc = m.encode_train(x, k_top=16, aux=True, update_stats_k=4)
-    fired = set(enc["idx"][:, :4][enc["vals"][:, :4] > 0].tolist())
-    assert enc["idx_aux"] is not None
-    assert not fired & set(enc["idx_aux"].flatten().tolist())  # fired this step: not dead
-    assert enc["idx_aux"].shape[1] == min(m.k_aux, int(m.dead_mask().sum()))
-    x_hat = m.decode_sparse(enc["idx"][:, :4], enc["vals"][:, :4])
-    e_hat = m.decode_sparse(enc["idx_aux"], enc["vals_aux"], bias=False)
+    fired = set(enc.idx[:, :4][enc.vals[:, :4] > 0].tolist())
+    assert enc.idx_aux is not None
+    assert not fired & set(enc.idx_aux.flatten().tolist())  # fired this step: not dead
+    assert enc.idx_aux.shape[1] == min(m.k_aux, int(m.dead_mask().sum()))
+    x_hat = m.decode_sparse(enc.idx[:, :4], enc.vals[:, :4])
+    e_hat = m.decode_sparse(enc.idx_aux, enc.vals_aux, bias=False)
     loss = auxk_loss(e_hat, x - x_hat)
     assert float(loss.detach()) > 0
     # the residual is detached: AuxK moves only the dead latents' encoder rows and biases,
     # never the top-k latents that made x_hat_k
     m.zero_grad()
     loss.backward()
-    aux_set = set(enc["idx_aux"].flatten().tolist())
+    aux_set = set(enc.idx_aux.flatten().tolist())
     touched = m.latent_bias.grad.nonzero().flatten().tolist()
     rows = m.encoder_weight.grad.abs().sum(1).nonzero().flatten().tolist()
     assert touched and set(touched) <= aux_set and set(rows) <= aux_set

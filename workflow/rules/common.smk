@@ -1,6 +1,8 @@
 # Config validation and target lists. Kept import-light (no torch) so that parsing the
 # workflow, and a `snakemake` that has nothing to do, stays well under a few seconds.
 from csrbench.config import ConfigError, load_schema, validate_config
+from csrbench.methods.budget import CODES_BUDGET_PATTERN, MODEL_BUDGET_PATTERN, Budget
+from csrbench.methods.registry import method_spec
 
 try:
     # in place: the rules and Snakemake's own copy must see the same, validated dict
@@ -19,8 +21,8 @@ wildcard_constraints:
     split=r"[A-Za-z0-9_-]+",
     experiment=r"[A-Za-z0-9_-]+",
     method=r"[a-z0-9-]+",
-    budget=r"k[0-9]+|all",
-    cbudget=r"k[0-9]+|full",
+    budget=MODEL_BUDGET_PATTERN,
+    cbudget=CODES_BUDGET_PATTERN,
 
 
 # Path patterns for building target lists; the rules spell the same paths literally.
@@ -59,8 +61,6 @@ def embed_mem_mb(wildcards, attempt):
 
 
 # ---- training and encoding ---------------------------------------------------------
-from csrbench.method_catalog import code_budget, method_info, model_budget
-
 MODELS = "results/models/{experiment}/{method}/{budget}"
 CODES = "results/codes/{experiment}/{method}/{cbudget}"
 
@@ -77,16 +77,11 @@ def train_embeddings(wildcards):
     return experiment_embeddings(wildcards.experiment, exp["train_split"])
 
 
-def budget_k(budget):
-    """`k32` -> 32; `all` and `full` -> None."""
-    return int(budget[1:]) if budget.startswith("k") else None
-
-
 def method_params(wildcards):
     exp = config["experiments"][wildcards.experiment]
     return {
         "method": wildcards.method,
-        "k": budget_k(wildcards.budget),
+        "k": Budget.parse(wildcards.budget).k,
         "modality": exp["modality"],
         "seed": exp["seed"],
         "overrides": exp["method_params"].get(wildcards.method, {}),
@@ -99,14 +94,16 @@ def model_for_codes(wildcards):
     model = MODELS.format(
         experiment=wildcards.experiment,
         method=wildcards.method,
-        budget=model_budget(wildcards.method, budget_k(wildcards.cbudget)),
+        budget=Budget.for_model(wildcards.method, Budget.parse(wildcards.cbudget).k),
     )
     return f"{model}/model.safetensors"
 
 
 def code_budgets(exp):
     """(method, code budget) pairs an experiment evaluates: every k, or `full` once."""
-    return sorted({(m, code_budget(m, k)) for m in exp["methods"] for k in exp["k"]})
+    return sorted(
+        {(m, str(Budget.for_codes(m, k))) for m in exp["methods"] for k in exp["k"]}
+    )
 
 
 def all_codes():
@@ -146,7 +143,7 @@ def experiment_split_embeddings(wildcards):
 def train_threads(wildcards):
     """Trained methods get 4 threads (capped by --cores); a closed-form fit (pca) or none
     (full, trunc) is a second of work, so it takes one and runs beside another job."""
-    return 4 if method_info(wildcards.method).trainable else 1
+    return 4 if method_spec(wildcards.method).trainable else 1
 
 
 def train_mem_mb(wildcards, attempt):
@@ -181,7 +178,7 @@ def scaling_mem_mb(wildcards, input, attempt):
         raise FileNotFoundError(errno.ENOENT, "embeddings not made yet", input.eval)
     d = max(f["d"] for f in json.loads(prov.read_text())["fields"].values())
     n = max(config["evaluate"]["scaling"]["sizes"])
-    k = budget_k(wildcards.cbudget)
+    k = Budget.parse(wildcards.cbudget).k
     return (int(n * (8 * d + 32 * k) / 2**20) + 2048) * attempt
 
 
@@ -196,7 +193,7 @@ def all_training_summaries():
     return sorted(
         {
             TRAINING_SUMMARY.format(
-                experiment=name, method=method, budget=model_budget(method, k)
+                experiment=name, method=method, budget=Budget.for_model(method, k)
             )
             for name, exp in config["experiments"].items()
             for method in exp["methods"]

@@ -42,7 +42,7 @@ rule encode:
         mem_mb=train_mem_mb,
         runtime=60,
     params:
-        k=lambda w: budget_k(w.cbudget),
+        k=lambda w: Budget.parse(w.cbudget).k,
         splits=lambda w: sorted(experiment_split_embeddings(w)),
     script:
         "../../scripts/encode.py"

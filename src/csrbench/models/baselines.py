@@ -1,7 +1,8 @@
 """Training-free (or closed-form) baselines: PCA, random feature selection, quantisation.
 
 All of them fit from a matrix that may be a memory map larger than RAM, so fitting
-streams it in row blocks; the fitted state is a few tensors saved by `methods.py`.
+streams it in row blocks; the fitted state is a few tensors saved by
+`csrbench.methods.baselines`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ Why it is written this way (and not as the paper's code is):
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +149,22 @@ class _GatherLinear(torch.autograd.Function):
         return grad_x, grad_pb, grad_w, grad_lb, None, None, None
 
 
+class TrainCodes(NamedTuple):
+    """`CSR.encode_train`'s codes: the top-k_top selection, then the AuxK selection.
+
+    `vals` are differentiable (through the encoder); `all_idx` / `all_vals` are both
+    selections side by side, the form `decode_parts` takes.
+    """
+
+    idx: Tensor  # [n, k_top] int64, canonical order (the top-k code is its prefix)
+    vals: Tensor  # [n, k_top] >= 0
+    pre: Tensor  # [n, h] pre-activations (no autograd)
+    idx_aux: Tensor | None  # [n, k_aux'] dead latents' top pre-activations, or None
+    vals_aux: Tensor | None
+    all_idx: Tensor  # [n, k_top + k_aux']
+    all_vals: Tensor
+
+
 class CSR(nn.Module):
     """TopK sparse autoencoder (tied by default) with dead-latent tracking and AuxK.
 
@@ -227,7 +244,7 @@ class CSR(nn.Module):
 
     def encode_train(
         self, x: Tensor, k_top: int, aux: bool, update_stats_k: int | None = None
-    ) -> dict[str, Tensor | None]:
+    ) -> TrainCodes:
         """Differentiable top-`k_top` code of x, and the AuxK code of the dead latents.
 
         When `update_stats_k` is given, the dead-latent counters advance by one step using
@@ -255,11 +272,15 @@ class CSR(nn.Module):
             x, self.pre_bias, self.encoder_weight, self.latent_bias, all_idx, pre, sparse
         )
         vals = F.relu(vals)
-        out: dict[str, Tensor | None] = {"idx": idx, "vals": vals[:, :k_top], "pre": pre}
-        out["idx_aux"] = idx_aux
-        out["vals_aux"] = None if idx_aux is None else vals[:, k_top:]
-        out["all_idx"], out["all_vals"] = all_idx, vals
-        return out
+        return TrainCodes(
+            idx=idx,
+            vals=vals[:, :k_top],
+            pre=pre,
+            idx_aux=idx_aux,
+            vals_aux=None if idx_aux is None else vals[:, k_top:],
+            all_idx=all_idx,
+            all_vals=vals,
+        )
 
     # ---- decoder -------------------------------------------------------------------
 

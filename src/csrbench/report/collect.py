@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from csrbench.methods.budget import Budget
 from csrbench.report.files import RUN_HINT, NoResultsError, classify, result_files
 
 RESULT_KINDS = ("metrics", "bench", "scaling", "training")
@@ -112,10 +113,15 @@ def _num(value: Any) -> float:
 
 
 def _k_of(budget: str, body_k: Any) -> float:
-    """The budget k of a file: the body's k, else the path's `k32`; NaN for `full`/`all`."""
+    """The budget k of a file: the body's k, else the path's `k32`; NaN for `full`/`all`
+    (and for a directory name that is no budget)."""
     if body_k is not None:
         return _num(body_k)
-    return float(budget[1:]) if budget.startswith("k") and budget[1:].isdigit() else math.nan
+    try:
+        k = Budget.parse(budget).k
+    except ValueError:
+        return math.nan
+    return math.nan if k is None else float(k)
 
 
 def _where(path: Path, depth: int) -> tuple[str, str, str]:

@@ -2,7 +2,8 @@
 
 Also decides what an experiment's headline metric is: the number its accuracy axis
 shows, chosen from the metrics its data supports (image: 1-NN; text: nDCG@10, else
-classification; image-text: Recall@5).
+classification; image-text: Recall@5). Every registered method has a place in
+METHOD_ORDER and a label (a test checks both against `csrbench.methods.REGISTRY`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ grey-scale print and for colour-blind readers.
 
 CSR-family methods are solid lines, the Matryoshka ones dashed, the baselines dotted;
 the unbudgeted methods (the full embedding and its quantisations) are horizontal
-reference lines.
+reference lines. Every registered method has a style here (a test checks it against
+`csrbench.methods.REGISTRY`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ OKABE_ITO = {
     "grey": "#7F7F7F",
 }
 
-_STYLES: dict[str, dict[str, Any]] = {
+METHOD_STYLES: dict[str, dict[str, Any]] = {
     "csr": {"color": OKABE_ITO["vermillion"], "marker": "o", "linestyle": "-"},
     "csr-v2": {"color": OKABE_ITO["reddish_purple"], "marker": "P", "linestyle": "-"},
     "sae": {"color": OKABE_ITO["orange"], "marker": "s", "linestyle": "-"},
@@ -36,7 +37,13 @@ _STYLES: dict[str, dict[str, Any]] = {
     "mrl-e": {"color": OKABE_ITO["sky_blue"], "marker": "v", "linestyle": "--"},
     "pca": {"color": OKABE_ITO["bluish_green"], "marker": "D", "linestyle": ":"},
     "trunc": {"color": OKABE_ITO["grey"], "marker": "x", "linestyle": ":"},
-    "randfs": {"color": OKABE_ITO["yellow"], "marker": "*", "linestyle": ":"},
+    # yellow needs a dark edge to survive print
+    "randfs": {
+        "color": OKABE_ITO["yellow"],
+        "marker": "*",
+        "linestyle": ":",
+        "markeredgecolor": OKABE_ITO["black"],
+    },
     "full": {"color": OKABE_ITO["black"], "marker": "o", "linestyle": "-"},
     "int8": {"color": OKABE_ITO["grey"], "marker": "h", "linestyle": "-."},
     "binary": {"color": OKABE_ITO["grey"], "marker": "d", "linestyle": (0, (1, 3))},
@@ -69,10 +76,7 @@ PANEL_SIZE = (3.6, 2.8)  # inches per subplot: one column of a two-column paper
 
 def method_style(method: str) -> dict[str, Any]:
     """Colour, marker and line style of a method (unknown methods: grey dots)."""
-    style = dict(_STYLES.get(method, _DEFAULT))
-    if method == "randfs":  # yellow needs a dark edge to survive print
-        style["markeredgecolor"] = OKABE_ITO["black"]
-    return style
+    return dict(METHOD_STYLES.get(method, _DEFAULT))
 
 
 def paper_style(method: str) -> dict[str, Any]:
