@@ -89,5 +89,5 @@ def test_tune_job_scores_each_point_on_val_and_picks_the_best(tmp_path):
     from csrbench.methods import fit
 
     for trial in out["trials"]:  # each score is that grid point's own validation nDCG@10
-        fitted = fit("pca", 4, load_split(train), trial["params"] | {"modality": "text"}, "cpu")
+        fitted = fit("pca", 4, load_split(train), trial["params"], "cpu")
         assert validation_score(fitted, 4, load_split(train), load_split(val))[1] == trial["score"]

@@ -20,7 +20,7 @@ import numpy as np
 from csrbench.codes import SparseCodes
 from csrbench.data.base import Relevance
 
-META = "codes.json"  # the name `jobs.encode_job` writes
+META = "codes.json"  # the metadata file `jobs.encode_job` writes beside the codes
 _KEYS = ("method", "k", "sparse", "bytes_per_doc", "model", "splits")
 
 

@@ -16,12 +16,11 @@ import numpy as np
 from csrbench import methods
 from csrbench.atomic import atomic_dir, write_json
 from csrbench.codes import SparseCodes
+from csrbench.codesdir import META
 from csrbench.devices import hardware_info
 from csrbench.methods.params import EXPERIMENT_MODALITY
 from csrbench.store import load_split
 from csrbench.train import write_log
-
-CODES_META = "codes.json"
 
 
 def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]) -> dict:
@@ -95,17 +94,5 @@ def encode_job(
                     fields[name] = {"shape": list(codes.shape)}
                 fields[name]["seconds"] = seconds
             meta["splits"][split_name] = {"embeddings": str(split_dir), "fields": fields}
-        write_json(tmp / CODES_META, meta)
+        write_json(tmp / META, meta)
     return meta
-
-
-def load_codes(codes_dir: str | Path, split: str, field: str) -> SparseCodes | np.ndarray:
-    """One field's codes of one split from an `encode` output directory."""
-    codes_dir = Path(codes_dir) / split
-    sparse = codes_dir / f"{field}.npz"
-    if sparse.exists():
-        return SparseCodes.load(sparse)
-    dense = codes_dir / f"{field}.npy"
-    if not dense.exists():
-        raise FileNotFoundError(f"no codes for field {field!r} in {codes_dir}")
-    return np.load(dense)

@@ -90,13 +90,18 @@ def tune_job(
     `spec` is the train rule's spec (method, k, modality, seed, device, overrides):
     the grid's values override the config's `method_params` for each trial.
     """
-    from csrbench.jobs import _MODALITY as MODALITY  # becomes public with the methods package
-    from csrbench.methods import fit
+    from csrbench.methods import fit, params_for_split
+    from csrbench.methods.params import EXPERIMENT_MODALITY
 
     fit_split, val_split = load_split(train_dir), load_split(val_dir)
     trials = []
     for point in expand_grid(grid):
-        params = {"modality": MODALITY[spec["modality"]], **spec["overrides"], **point}
+        params = params_for_split(
+            spec["method"],
+            fit_split,
+            {**spec["overrides"], **point},
+            EXPERIMENT_MODALITY[spec["modality"]],
+        )
         start = time.perf_counter()
         fitted = fit(spec["method"], spec["k"], fit_split, params, spec["device"], spec["seed"])
         name, score = validation_score(fitted, spec["k"], fit_split, val_split)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from csrbench.codes import SparseCodes
+from csrbench.codesdir import CodesDir
 from csrbench.data.base import Relevance
-from csrbench.jobs import encode_job, load_codes, train_job
+from csrbench.jobs import encode_job, train_job
 from csrbench.methods import Budget, load
 from csrbench.store import SplitWriter
 
@@ -79,7 +80,7 @@ def test_train_then_encode_writes_what_the_report_and_evaluators_read(tmp_path: 
     meta = encode_job(model_dir, {"train": train, "test": test}, out, 4)
     assert meta["sparse"] is True and meta["bytes_per_doc"] == 4 * (2 + 2)
     assert meta["splits"]["test"]["fields"]["image"]["shape"] == [20, 4]
-    codes = load_codes(out, "test", "image")
+    codes = CodesDir.read(out).load("test", "image")
     assert isinstance(codes, SparseCodes) and codes.h == 48
     again = load(model_dir).encode(np.load(test / "image.npy"), k=4)
     assert np.array_equal(codes.indices, again.indices)
@@ -95,4 +96,4 @@ def test_one_dense_fit_serves_every_budget(tmp_path: Path) -> None:
     for k in (4, 8):
         meta = encode_job(model_dir, {"train": train}, tmp_path / "codes" / f"k{k}", k)
         assert meta["sparse"] is False and meta["bytes_per_doc"] == 2 * k
-        assert load_codes(tmp_path / "codes" / f"k{k}", "train", "text").shape == (64, k)
+        assert CodesDir.read(tmp_path / "codes" / f"k{k}").load("train", "text").shape == (64, k)
