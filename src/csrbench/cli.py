@@ -130,6 +130,11 @@ def read_labels(spec: str, flag: str, n: int, rows_of: str) -> np.ndarray:
     return y
 
 
+def _n_width(codes: Any) -> tuple[int, int]:
+    """(rows, width): h for sparse codes, d for a dense matrix."""
+    return (codes.n, codes.h) if hasattr(codes, "indices") else codes.shape
+
+
 def read_codes(spec: str, flag: str) -> Any:
     """SparseCodes from `.npz` (as `csrbench encode` writes), or a dense `.npy` matrix."""
     from csrbench.codes import SparseCodes
@@ -204,8 +209,6 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
     out = Path(a.out)
     _check_out_dir(out, "--out", "config.json", "a csrbench model directory")
-    if a.pairs and a.labels:
-        raise CliError("--labels go with single-field training; drop --labels or --pairs")
     params = parse_params(a.param or [])
     x = read_matrix(a.train, "--train")
     pairs = read_array(a.pairs, "--pairs") if a.pairs else None
@@ -307,8 +310,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from csrbench.retrieval import search
 
     codes = read_codes(a.codes, "--codes")
-    n = codes.n if isinstance(codes, SparseCodes) else codes.shape[0]
-    width = codes.h if isinstance(codes, SparseCodes) else codes.shape[1]
+    n, width = _n_width(codes)
     if bool(a.queries) != bool(a.relevance):
         raise CliError("retrieval needs both --queries (query codes) and --relevance (pairs)")
     if bool(a.database) != bool(a.db_labels):
@@ -318,19 +320,19 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if not a.queries and not a.labels:
         raise CliError("nothing to evaluate: give --queries with --relevance, or --labels")
 
-    def same_kind(other: Any, flag: str) -> None:
-        w = other.h if isinstance(other, SparseCodes) else other.shape[1]
-        if isinstance(other, SparseCodes) != isinstance(codes, SparseCodes) or w != width:
+    def same_kind(other: Any, flag: str) -> int:
+        if isinstance(other, SparseCodes) != isinstance(codes, SparseCodes) or (
+            _n_width(other)[1] != width
+        ):
             raise CliError(f"{flag} and --codes must be codes of the same model (kind and width)")
+        return _n_width(other)[0]
 
     scores: dict[str, Any] = {}
     if a.queries:
         queries = read_codes(a.queries, "--queries")
-        same_kind(queries, "--queries")
-        nq = queries.n if isinstance(queries, SparseCodes) else queries.shape[0]
-        pairs = check_pairs(
-            np.asarray(read_array(a.relevance, "--relevance")), nq, n, "--relevance"
-        )
+        nq = same_kind(queries, "--queries")
+        rel = np.asarray(read_array(a.relevance, "--relevance"))
+        pairs = check_pairs(rel, nq, n, "--relevance")
         depth = min(100, n)
         _, ranked = search(None, metrics.l2_normalize(codes), metrics.l2_normalize(queries), depth)
         scores.update(metrics.retrieval_scores(ranked, pairs))
@@ -338,8 +340,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         y = read_labels(a.labels, "--labels", n, "--codes")
         if a.database:
             db = read_codes(a.database, "--database")
-            same_kind(db, "--database")
-            n_db = db.n if isinstance(db, SparseCodes) else db.shape[0]
+            n_db = same_kind(db, "--database")
             y_db = read_labels(a.db_labels, "--db-labels", n_db, "--database")
             scores["knn1_top1"] = metrics.nearest_neighbor_accuracy(db, y_db, codes, y)
             if not a.no_linear_probe:
