@@ -75,7 +75,7 @@ def test_row_aligned_docs_equal_explicit_pairs():
     a = csrbench.fit(q, k=4, pairs=d, params=FAST, device="cpu")
     idx = np.stack([np.arange(len(q)), np.arange(len(q))], axis=1)
     b = csrbench.fit(q, k=4, pairs=idx, docs=d, params=FAST, device="cpu")
-    assert a.params["fields"] == ["query", "doc"]
+    assert a.params.fields == ["query", "doc"]
     ca, cb = a.encode(q), b.encode(q)
     np.testing.assert_array_equal(ca.indices, cb.indices)
     np.testing.assert_array_equal(ca.values, cb.values)
@@ -95,7 +95,7 @@ def test_embeddings_split_pairs_and_labels():
 def test_mrl_trains_on_labels():
     x, y = _data(), np.arange(192) % 4
     model = csrbench.fit(x, k=8, method="mrl", labels=y, params=FAST_MRL, device="cpu")
-    assert model.params["objective"] == "labels"
+    assert model.params.objective == "labels"
     assert model.encode(x).shape == (192, 8)
 
 

@@ -189,7 +189,7 @@ def _one_line_error(capsys) -> str:
         (["fit", "--method", "nope", "--train", "{x}"], r"unknown method 'nope'; choose one of"),
         (
             ["fit", "--train", "{x}", "--param", "tempreature=0.1"],
-            r"unknown parameter\(s\) \['tempreature'\].*accepted",
+            r"tempreature = 0.1 is not accepted.*did you mean 'temperature'",
         ),
         (["fit", "--train", "{x}", "--param", "epochs"], r"--param 'epochs' is not key=value"),
         (
