@@ -3,7 +3,7 @@
 import torch
 
 from csrbench.backbones import build_backbone
-from csrbench.data import load_split
+from csrbench.data import ValidationSpec, load_split
 from csrbench.extract import extract_split
 from csrbench.joblog import job_log
 
@@ -13,7 +13,11 @@ with job_log(smk.log[0]) as log:
     torch.set_num_threads(smk.threads)
     dataset, embed = smk.params.dataset, smk.params.embed
     w = smk.wildcards
-    split = load_split(dataset["loader"], w.split, dataset["params"], name=w.dataset)
+    carve = dataset["validation"]  # the `val` split is carved out of the loader's train split
+    validation = ValidationSpec(**carve) if carve is not None else None
+    split = load_split(
+        dataset["loader"], w.split, dataset["params"], name=w.dataset, validation=validation
+    )
     backbone = build_backbone(smk.params.backbone, device=embed["device"], amp=embed["amp"])
     log.info(
         "embedding %s/%s with %s",

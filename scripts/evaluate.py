@@ -1,4 +1,4 @@
-"""Adapter for rule `evaluate`: one metrics JSON per (experiment, method, budget)."""
+"""Adapter for rule `evaluate`: metrics and per-item scores of one (method, budget, seed)."""
 
 import torch
 
@@ -14,8 +14,10 @@ with job_log(smk.log[0]) as log:
         {name: smk.input[name] for name in smk.params.splits},
         smk.params.train_split,
         smk.params.eval_split,
-        smk.output[0],
+        smk.output.metrics,
         linear_probe=smk.params.linear_probe,
         experiment=smk.wildcards.experiment,
+        seed=int(smk.wildcards.seed),
+        items_path=smk.output.scores,
     )
     log.info("metrics: %s", result["metrics"])

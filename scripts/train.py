@@ -12,6 +12,9 @@ smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakem
 with job_log(smk.log[0]) as log:
     torch.set_num_threads(smk.threads)
     spec = smk.params.spec
-    log.info("fitting %s (k=%s) on %s", spec["method"], spec["k"], smk.input[0])
-    summary = train_job(smk.input[0], Path(smk.output.model).parent, spec)
+    tuned = smk.input.get("tuned")
+    log.info(
+        "fitting %s (k=%s, seed %s) on %s", spec["method"], spec["k"], spec["seed"], smk.input.train
+    )
+    summary = train_job(smk.input.train, Path(smk.output.model).parent, spec, tuned=tuned)
     log.info("done in %.1f s", summary["fit_seconds"])

@@ -175,7 +175,7 @@ def test_bad_method_params_fail_at_parse_time_naming_the_dotted_key(
     default_config: dict, method: str, params: dict, message: str
 ) -> None:
     cfg = copy.deepcopy(default_config)
-    cfg["experiments"]["pycode"]["method_params"][method] = params
+    cfg["experiments"]["pycode"].setdefault("method_params", {})[method] = params
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
 
@@ -184,7 +184,10 @@ def test_method_params_use_the_experiments_modality(default_config: dict) -> Non
     """`image-text` experiments build their parameters as `multimodal` ones."""
     cfg = copy.deepcopy(default_config)
     cfg["experiments"]["pycode"].update(modality="image-text")
-    cfg["experiments"]["pycode"]["method_params"]["csr"] = {"modality": "auto", "lr": "1e-3"}
+    cfg["experiments"]["pycode"].setdefault("method_params", {})["csr"] = {
+        "modality": "auto",
+        "lr": "1e-3",
+    }
     validate_config(cfg)  # "auto" means the experiment's modality; a YAML "1e-3" is a number
     cfg["experiments"]["pycode"]["method_params"]["csr"] = {"modality": "image-text"}
     with pytest.raises(ConfigError, match=r"csr\.modality = 'image-text'.*multimodal"):
@@ -216,3 +219,64 @@ def test_schema_rejects_an_unknown_method_by_its_registry_enum(default_config: d
         ConfigError, match=r"methods\.1 = 'csr3' is not allowed; choose one of: csr"
     ):
         validate_config(cfg)
+
+
+def _grid(cfg: dict, exp: str = "pycode") -> dict:
+    return cfg["experiments"][exp]["tune"]["grid"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: _grid(c).update(sae={"gamma": [0.0]}),
+            r"experiments\.pycode\.tune\.grid\.sae: sae is not among experiments\.pycode\.methods",
+        ),
+        (
+            lambda c: _grid(c)["mrl"].update(lr=[0.001]),
+            r"same number of trials .*got csr: 4, mrl: 2",
+        ),
+        (
+            lambda c: _grid(c)["csr"].update(init_pre_bias=["zeros", "median"]),
+            r"experiments\.pycode\.tune\.grid\.csr\.init_pre_bias = 'median'.*\(a grid value\)",
+        ),
+        (
+            lambda c: _grid(c)["csr"].update(temprature=[0.1, 0.2]),
+            r"tune\.grid\.csr\.temprature.*did you mean 'temperature'",
+        ),
+        (
+            lambda c: c["experiments"]["pycode"]["tune"].update(k=24),
+            r"experiments\.pycode\.tune\.k = 24 is not one of experiments\.pycode\.k",
+        ),
+        (
+            lambda c: c["datasets"]["pycode"].update(validation=None),
+            r"tune\.grid needs a validation split, but datasets\.pycode\.validation is null",
+        ),
+        (
+            lambda c: c["datasets"]["pycode"].update(validation={"fraction": 1.5}),
+            r"datasets\.pycode\.validation\.fraction",
+        ),
+        (
+            lambda c: c["experiments"]["pycode"].update(seeds=0),
+            r"experiments\.pycode\.seeds",
+        ),
+        (
+            lambda c: c["experiments"]["pycode"].update(seed=0),
+            r"unknown key experiments\.pycode\.seed\b",
+        ),
+    ],
+)
+def test_bad_tuning_and_protocol_keys_fail_at_parse_time(
+    default_config: dict, mutate, message: str
+) -> None:
+    cfg = copy.deepcopy(default_config)
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+
+
+def test_protocol_defaults(default_config: dict) -> None:
+    assert "validation" not in default_config["datasets"]["digits"]
+    cfg = validate_config(default_config)
+    assert cfg["datasets"]["digits"]["validation"] == {"fraction": 0.15, "seed": 0}
+    assert all(e["seeds"] == 3 and e["val_split"] == "val" for e in cfg["experiments"].values())

@@ -11,6 +11,8 @@ follow the schema.
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     _fill_defaults(config, schema)
     _check_references(config)
     _check_methods(config)
+    _check_tuning(config)
     _check_paths(config)
     return _sorted(config)
 
@@ -104,8 +107,16 @@ def _fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
         for key, prop in defs["experiment"]["properties"].items():
             if "default" in prop:
                 exp.setdefault(key, copy.deepcopy(prop["default"]))
+    for exp in config["experiments"].values():
+        for key, prop in defs["tune"]["properties"].items():
+            exp["tune"].setdefault(key, copy.deepcopy(prop["default"]))
+    validation = defs["dataset"]["properties"]["validation"]
     for ds in config["datasets"].values():
         ds.setdefault("params", {})
+        ds.setdefault("validation", copy.deepcopy(validation["default"]))
+        if ds["validation"] is not None:
+            for key, prop in validation["properties"].items():
+                ds["validation"].setdefault(key, prop["default"])
 
 
 def _check_references(config: dict[str, Any]) -> None:
@@ -143,6 +154,64 @@ def _check_methods(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     "config: " + err.describe(f"{where}.method_params.{method}.")
                 ) from None
+
+
+def tune_budget(exp: dict[str, Any]) -> int:
+    """The k a tuning grid is scored at: `tune.k`, else the experiment's median k."""
+    ks = sorted(exp["k"])
+    return exp["tune"]["k"] if exp["tune"]["k"] is not None else ks[(len(ks) - 1) // 2]
+
+
+def _check_tuning(config: dict[str, Any]) -> None:
+    """Grids name methods of the experiment, each point builds, every trained method of
+    a tuned experiment gets the same number of trials, and there is a split to tune on."""
+    for name, exp in config["experiments"].items():
+        grids = exp["tune"]["grid"]
+        if not grids:
+            continue
+        where = f"experiments.{name}.tune.grid"
+        modality = EXPERIMENT_MODALITY[exp["modality"]]
+        for method, grid in grids.items():
+            if method not in exp["methods"]:
+                raise ConfigError(
+                    f"config: {where}.{method}: {method} is not among "
+                    f"experiments.{name}.methods ({', '.join(exp['methods'])}); tune only "
+                    "methods the experiment runs"
+                )
+            base = exp["method_params"].get(method, {})
+            for point in itertools.product(*grid.values()):
+                values = dict(zip(grid, point, strict=True))
+                try:
+                    build_params(method, modality, {**base, **values})
+                except ParamError as err:
+                    raise ConfigError(
+                        "config: " + err.describe(f"{where}.{method}.") + " (a grid value)"
+                    ) from None
+        trials = {
+            m: math.prod(len(v) for v in grids.get(m, {}).values()) if m in grids else 0
+            for m in exp["methods"]
+            if REGISTRY[m].trainable
+        }
+        if len(set(trials.values())) > 1:
+            sizes = ", ".join(f"{m}: {n}" for m, n in trials.items())
+            raise ConfigError(
+                f"config: {where}: every trained method must get the same number of trials "
+                f"(the same tuning budget), got {sizes}; give each trained method a grid of "
+                "the same size"
+            )
+        ds = config["datasets"][exp["dataset"]]
+        if ds["validation"] is None and ds["loader"] != "precomputed":
+            raise ConfigError(
+                f"config: {where} needs a validation split, but "
+                f"datasets.{exp['dataset']}.validation is null; set it (e.g. "
+                "{fraction: 0.15, seed: 0}) so that tuning never reads the test split"
+            )
+        tune_k = tune_budget(exp)
+        if tune_k not in exp["k"]:
+            raise ConfigError(
+                f"config: experiments.{name}.tune.k = {tune_k} is not one of "
+                f"experiments.{name}.k ({exp['k']}); tune at a budget the experiment runs"
+            )
 
 
 # What each loader expects on disk, for messages that say how to fix a path.

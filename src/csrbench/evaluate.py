@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from csrbench import metrics
-from csrbench.atomic import write_json
+from csrbench.atomic import atomic_path, write_json
 from csrbench.codes import SparseCodes
 from csrbench.codesdir import CodesDir
 from csrbench.devices import hardware_info
@@ -37,8 +37,15 @@ def evaluate_job(
     out_path: str | Path,
     linear_probe: bool = True,
     experiment: str | None = None,
+    seed: int = 0,
+    items_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Score one (method, budget) of an experiment and write one JSON."""
+    """Score one (method, budget, seed) of an experiment and write one JSON.
+
+    With `items_path`, the per-item scores behind each mean (per query: nDCG@10, MRR@10,
+    Recall@10; per test image or document: 1-NN, probe and classification hits) go to an
+    `.npz` there, for the paired tests that compare methods item by item.
+    """
     encoded = CodesDir.read(codes_dir)
     train = load_split(embeddings[train_split])
     test = load_split(embeddings[eval_split])
@@ -53,11 +60,13 @@ def evaluate_job(
             s: {f: int(x.x.shape[0]) for f, x in sp.fields.items()}
             for s, sp in ((train_split, train), (eval_split, test))
         },
+        "seed": seed,
         "metrics": {},
         "seconds": {},
         "hardware": hardware_info(),
     }
     scores, seconds = result["metrics"], result["seconds"]
+    items: dict[str, np.ndarray] = {}
 
     def codes(split: str, field: str) -> SparseCodes | np.ndarray:
         return encoded.load(split, field)
@@ -72,11 +81,11 @@ def evaluate_job(
             image.labels,
         )
         t = time.perf_counter()
-        scores["knn1_top1"] = metrics.nearest_neighbor_accuracy(*image_args)
+        items["knn1_top1"] = metrics.nearest_neighbor_hits(*image_args)
         seconds["knn1"] = time.perf_counter() - t
         if linear_probe:
             t = time.perf_counter()
-            scores["linear_probe_top1"] = metrics.linear_probe_accuracy(*image_args)
+            items["linear_probe_top1"] = metrics.linear_probe_hits(*image_args)
             seconds["linear_probe"] = time.perf_counter() - t
 
     rel = test.relevance
@@ -86,7 +95,9 @@ def evaluate_job(
         docs = metrics.l2_normalize(codes(eval_split, "doc"))
         depth = min(RETRIEVAL_DEPTH, test.field("doc").x.shape[0])
         _, ranked = search(None, docs, queries, depth)
-        scores.update(metrics.retrieval_scores(ranked, rel))
+        per_query = metrics.retrieval_scores(ranked, rel, per_query=True)
+        scores["n_queries"] = per_query.pop("n_queries")
+        items.update(per_query)  # type: ignore[arg-type]
         seconds["retrieval"] = time.perf_counter() - t
     if rel is not None and (rel.source, rel.target) == ("text", "image"):
         t = time.perf_counter()
@@ -102,7 +113,7 @@ def evaluate_job(
         if train.field(name).labels is None:
             continue
         t = time.perf_counter()
-        scores["classification_accuracy"] = metrics.classification_accuracy(
+        items["classification_accuracy"] = metrics.classification_hits(
             codes(train_split, name),
             train.field(name).labels,
             codes(eval_split, name),
@@ -112,13 +123,18 @@ def evaluate_job(
         seconds["classification_clustering"] = time.perf_counter() - t
         break
 
+    for name, values in items.items():
+        scores[name] = float(np.asarray(values, dtype=np.float64).mean())
     if not scores:
         raise ValueError(
             f"no metric applies to the fields {sorted(test.fields)} of {embeddings[eval_split]}: "
             "image metrics need a labelled 'image' field, retrieval a query->doc relevance, "
             "image-text a text->image relevance, classification a labelled 'doc' or 'text'"
         )
-    result["metrics"] = {k: _plain(v) for k, v in scores.items()}
+    result["metrics"] = {k: _plain(v) for k, v in sorted(scores.items())}
+    if items_path is not None:
+        with atomic_path(items_path) as tmp:
+            np.savez(tmp, **{k: np.asarray(v) for k, v in items.items()})
     write_json(Path(out_path), result)
     return result
 

@@ -7,6 +7,7 @@ leaves a file that looks finished.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,25 @@ from csrbench.store import load_split
 from csrbench.train import write_log
 
 
-def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]) -> dict:
+def train_job(
+    train_dir: str | Path,
+    model_dir: str | Path,
+    spec: dict[str, Any],
+    tuned: str | Path | None = None,
+) -> dict:
     """Fit `spec["method"]` at budget `spec["k"]` and write model, config, step log, summary.
 
     `spec` carries method, k (None for one fit serving every k), modality, seed,
     device and the config's per-method overrides (checked when the workflow parsed the
-    config; built here into the method's typed parameters, once).
+    config; built here into the method's typed parameters, once). `tuned` is a `tune`
+    job's JSON: the settings it chose on validation override the config's.
     """
     model_dir = Path(model_dir)
     split = load_split(train_dir)
+    chosen = json.loads(Path(tuned).read_text())["chosen"] if tuned is not None else {}
+    overrides = {**(spec.get("overrides") or {}), **chosen}
     params = methods.params_for_split(
-        spec["method"], split, spec.get("overrides"), EXPERIMENT_MODALITY[spec["modality"]]
+        spec["method"], split, overrides, EXPERIMENT_MODALITY[spec["modality"]]
     )
     start = time.perf_counter()
     fitted = methods.fit(
@@ -47,6 +56,7 @@ def train_job(train_dir: str | Path, model_dir: str | Path, spec: dict[str, Any]
         "method": spec["method"],
         "k": spec["k"],
         "seed": spec["seed"],
+        "tuned": chosen or None,
         "fit_seconds": seconds,
         "n_train": {name: int(f.x.shape[0]) for name, f in split.fields.items()},
         "d": fitted.d,

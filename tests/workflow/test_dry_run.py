@@ -23,12 +23,16 @@ def test_imagenet_config_plans_embeddings(tmp_path: Path, wf) -> None:
     cfg["datasets"]["imagenet"]["params"]["root"] = str(root)
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     jobs = wf.planned_jobs(proc)
-    assert jobs["embed"] == 2
-    # default methods: csr and sae per k (4 each), mrl, full, trunc, pca once
-    assert jobs["train"] == 12
-    assert jobs["evaluate"] == jobs["encode"] == jobs["bench"] == 1 + 5 * 4
-    assert "results/embeddings/imagenet/rn50/train" in proc.stdout
-    assert "results/embeddings/imagenet/rn50/test" in proc.stdout
+    assert jobs["embed"] == 3  # train, the validation carved from it, test
+    # default methods: csr and sae per k (4 each) and mrl, each over 3 seeds; full,
+    # trunc, pca once (deterministic)
+    assert jobs["train"] == (4 + 4 + 1) * 3 + 3
+    # codes and metrics per seed: csr, sae, mrl at 4 k x 3 seeds; trunc, pca at 4 k; full
+    assert jobs["evaluate"] == jobs["encode"] == 3 * 4 * 3 + 2 * 4 + 1
+    assert jobs["aggregate"] == jobs["bench"] == 1 + 5 * 4  # one per (method, budget)
+    assert jobs["compare"] == 1
+    for split in ("train", "val", "test"):
+        assert f"results/embeddings/imagenet/rn50/{split}" in proc.stdout
 
 
 def test_coco_config_plans_embeddings(tmp_path: Path, wf) -> None:
@@ -53,7 +57,7 @@ def test_coco_config_plans_embeddings(tmp_path: Path, wf) -> None:
     )
     cfg["datasets"]["coco"]["params"].update(karpathy_json=str(karpathy), image_root=str(images))
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
-    assert wf.planned_jobs(proc)["embed"] == 2
+    assert wf.planned_jobs(proc)["embed"] == 3  # train, validation, test
     assert "results/embeddings/coco/clip-b16/test" in proc.stdout
 
 
@@ -61,8 +65,8 @@ def test_mteb_config_plans_one_embedding_per_task_split(tmp_path: Path, wf) -> N
     cfg = wf.load_yaml("config/paper/mteb_text.yaml")
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     jobs = wf.planned_jobs(proc)
-    assert jobs["embed"] == 6
-    assert jobs["train"] == 3 * 12
+    assert jobs["embed"] == 3 * 3  # per task: train, validation, test
+    assert jobs["train"] == 3 * ((4 + 4 + 1) * 3 + 3)
 
 
 def test_data_key_pointing_nowhere_names_key_and_layout(tmp_path: Path, wf) -> None:
@@ -90,6 +94,47 @@ def test_scaling_sweeps_follow_evaluate_scaling(tmp_path: Path, wf) -> None:
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     assert wf.planned_jobs(proc)["scaling"] == expected > 0
     assert "results/scaling/pycode/csr/k32.json" in proc.stdout
-    cfg["evaluate"]["speed"] = False  # the sweep is a speed benchmark: off with speed
+    cfg["evaluate"]["scaling"]["enabled"] = False
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     assert "scaling" not in wf.planned_jobs(proc)
+
+
+def _jobs(stdout: str) -> list[dict[str, str]]:
+    """Each planned job of a dry run as {"rule": ..., "input": ..., "output": ...}."""
+    jobs: list[dict[str, str]] = []
+    for line in stdout.splitlines():
+        text = line.strip()
+        if text.startswith(("rule ", "localrule ")) and text.endswith(":"):
+            jobs.append({"rule": text.split()[1].rstrip(":")})
+        elif jobs and ":" in text:
+            key, _, value = text.partition(": ")
+            jobs[-1].setdefault(key, value)
+    return jobs
+
+
+def test_no_tuning_job_reads_the_test_split(tmp_path: Path, wf) -> None:
+    cfg = wf.load_yaml("config/config.yaml")
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    jobs = _jobs(proc.stdout)
+    tunes = [j for j in jobs if j["rule"] == "tune"]
+    tuned = sum(len(e.get("tune", {}).get("grid", {})) for e in cfg["experiments"].values())
+    assert len(tunes) == tuned > 0
+    for job in tunes:
+        inputs = job["input"].split(", ")
+        assert {Path(i).name for i in inputs} == {"train", "val"}, job
+        assert not any(i.endswith("/test") for i in inputs), job
+    # what does read test: evaluation only, never a fit (train reads train + the choice)
+    for job in jobs:
+        if job["rule"] == "train":
+            assert not any(i.endswith(("/test", "/val")) for i in job["input"].split(", ")), job
+
+
+def test_a_tuned_method_trains_with_its_tuning_choice(tmp_path: Path, wf) -> None:
+    cfg = wf.load_yaml("config/config.yaml")
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    trains = [j for j in _jobs(proc.stdout) if j["rule"] == "train"]
+    csr = [j for j in trains if "results/models/pycode/csr/" in j["output"]]
+    assert len(csr) == 4 * 3  # 4 budgets x 3 seeds
+    assert all("results/tune/pycode/csr.json" in j["input"] for j in csr)
+    pca = [j for j in trains if "results/models/pycode/pca/" in j["output"]]
+    assert len(pca) == 1 and "results/tune" not in pca[0]["input"]

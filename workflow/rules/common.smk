@@ -1,6 +1,6 @@
 # Config validation and target lists. Kept import-light (no torch) so that parsing the
 # workflow, and a `snakemake` that has nothing to do, stays well under a few seconds.
-from csrbench.config import ConfigError, load_schema, validate_config
+from csrbench.config import ConfigError, load_schema, tune_budget, validate_config
 from csrbench.methods.budget import CODES_BUDGET_PATTERN, MODEL_BUDGET_PATTERN, Budget
 from csrbench.methods.registry import method_spec
 
@@ -23,15 +23,36 @@ wildcard_constraints:
     method=r"[a-z0-9-]+",
     budget=MODEL_BUDGET_PATTERN,
     cbudget=CODES_BUDGET_PATTERN,
+    seed=r"[0-9]+",
 
 
 # Path patterns for building target lists; the rules spell the same paths literally.
 EMBEDDINGS = "results/embeddings/{dataset}/{backbone}/{split}"
 
 
+def has_validation(exp):
+    """Whether the experiment's dataset has a validation split (carved, or the loader's)."""
+    ds = config["datasets"][exp["dataset"]]
+    return ds["validation"] is not None or bool(exp["tune"]["grid"])
+
+
 def experiment_splits(exp):
-    """The dataset splits an experiment reads: its training split and its evaluation split."""
+    """The dataset splits an experiment embeds: training, validation (where the dataset
+    has one) and evaluation. Validation rows are carved out of training, so embedding
+    them costs nothing extra."""
+    val = [exp["val_split"]] if has_validation(exp) else []
+    return sorted({exp["train_split"], exp["eval_split"], *val})
+
+
+def coded_splits(exp):
+    """The splits `encode` and `evaluate` read: never validation (only `tune` reads it)."""
     return sorted({exp["train_split"], exp["eval_split"]})
+
+
+def experiment_seeds(exp, method):
+    """Seeds a method runs with: every one of `seeds` where the seed changes the fit,
+    else seed 0 alone."""
+    return list(range(exp["seeds"])) if method_spec(method).varies_with_seed else [0]
 
 
 def all_embeddings():
@@ -61,8 +82,10 @@ def embed_mem_mb(wildcards, attempt):
 
 
 # ---- training and encoding ---------------------------------------------------------
-MODELS = "results/models/{experiment}/{method}/{budget}"
-CODES = "results/codes/{experiment}/{method}/{cbudget}"
+MODELS = "results/models/{experiment}/{method}/{budget}/seed{seed}"
+CODES = "results/codes/{experiment}/{method}/{cbudget}/seed{seed}"
+SEED_METRICS = "results/metrics/{experiment}/{method}/{cbudget}/seed{seed}"
+TUNED = "results/tune/{experiment}/{method}.json"
 
 
 def experiment_embeddings(experiment, split):
@@ -77,24 +100,76 @@ def train_embeddings(wildcards):
     return experiment_embeddings(wildcards.experiment, exp["train_split"])
 
 
-def method_params(wildcards):
-    exp = config["experiments"][wildcards.experiment]
+def train_spec(experiment, method, k, seed):
+    """What `train` (and `tune`, at its budget) fits: the config's settings of a method."""
+    exp = config["experiments"][experiment]
     return {
-        "method": wildcards.method,
-        "k": Budget.parse(wildcards.budget).k,
+        "method": method,
+        "k": k,
         "modality": exp["modality"],
-        "seed": exp["seed"],
-        "overrides": exp["method_params"].get(wildcards.method, {}),
+        "seed": int(seed),
+        "overrides": exp["method_params"].get(method, {}),
         "device": config["train"]["device"],
     }
 
 
+def method_params(wildcards):
+    return train_spec(
+        wildcards.experiment,
+        wildcards.method,
+        Budget.parse(wildcards.budget).k,
+        wildcards.seed,
+    )
+
+
+def is_tuned(experiment, method):
+    return method in config["experiments"][experiment]["tune"]["grid"]
+
+
+def train_inputs(wildcards):
+    """The training split, and the tuning choice where the method is tuned."""
+    inputs = {"train": train_embeddings(wildcards)}
+    if is_tuned(wildcards.experiment, wildcards.method):
+        inputs["tuned"] = TUNED.format(**wildcards)
+    return inputs
+
+
+def tune_spec(wildcards):
+    """The train spec at the tuning budget and seed 0 (the grid varies its overrides).
+    A method fitted once for every k (MRL) is still fitted with k, so that its nesting
+    holds the budget it is scored at, as in training."""
+    exp = config["experiments"][wildcards.experiment]
+    return train_spec(wildcards.experiment, wildcards.method, tune_budget(exp), 0)
+
+
+def tune_grid(wildcards):
+    return config["experiments"][wildcards.experiment]["tune"]["grid"][wildcards.method]
+
+
+def tune_embeddings(wildcards):
+    exp = config["experiments"][wildcards.experiment]
+    return {
+        "train": experiment_embeddings(wildcards.experiment, exp["train_split"]),
+        "val": experiment_embeddings(wildcards.experiment, exp["val_split"]),
+    }
+
+
+def all_tuning():
+    return sorted(
+        TUNED.format(experiment=name, method=method)
+        for name, exp in config["experiments"].items()
+        for method in exp["tune"]["grid"]
+    )
+
+
 def model_for_codes(wildcards):
-    """The fitted model that serves (method, budget): its own k for CSR, `all` otherwise."""
+    """The fitted model that serves (method, budget, seed): its own k for CSR, `all`
+    otherwise."""
     model = MODELS.format(
         experiment=wildcards.experiment,
         method=wildcards.method,
         budget=Budget.for_model(wildcards.method, Budget.parse(wildcards.cbudget).k),
+        seed=wildcards.seed,
     )
     return f"{model}/model.safetensors"
 
@@ -106,20 +181,47 @@ def code_budgets(exp):
     )
 
 
-def all_codes():
-    return sorted(
-        CODES.format(experiment=name, method=method, cbudget=cbudget)
-        for name, exp in config["experiments"].items()
-        for method, cbudget in code_budgets(exp)
-    )
-
-
 def all_metrics():
+    """The per-(method, budget) metric files over seeds that the tables read."""
     return sorted(
         f"results/metrics/{name}/{method}/{cbudget}.json"
         for name, exp in config["experiments"].items()
         for method, cbudget in code_budgets(exp)
     )
+
+
+def seed_metrics(wildcards):
+    """The per-seed metric files (and their per-item scores) one aggregate folds."""
+    exp = config["experiments"][wildcards.experiment]
+    files = {}
+    for seed in experiment_seeds(exp, wildcards.method):
+        stem = SEED_METRICS.format(**wildcards, seed=seed)
+        files[f"seed{seed}"] = f"{stem}.json"
+        files[f"scores{seed}"] = f"{stem}.items.npz"
+    return files
+
+
+def experiment_metrics(wildcards):
+    """Every aggregate metric file of one experiment, and the per-item scores of each of
+    its seeds (the comparisons' input)."""
+    exp = config["experiments"][wildcards.experiment]
+    items = [
+        SEED_METRICS.format(
+            experiment=wildcards.experiment, method=method, cbudget=cbudget, seed=seed
+        )
+        + ".items.npz"
+        for method, cbudget in code_budgets(exp)
+        for seed in experiment_seeds(exp, method)
+    ]
+    aggregates = [
+        f"results/metrics/{wildcards.experiment}/{method}/{cbudget}.json"
+        for method, cbudget in code_budgets(exp)
+    ]
+    return {"metrics": aggregates, "scores": items}
+
+
+def all_comparisons():
+    return sorted(f"results/compare/{name}.json" for name in config["experiments"])
 
 
 def all_speed():
@@ -132,11 +234,10 @@ def all_speed():
 
 
 def experiment_split_embeddings(wildcards):
-    """{split: embeddings dir} for every split an experiment reads."""
+    """{split: embeddings dir} for every split `encode` and `evaluate` read."""
     exp = config["experiments"][wildcards.experiment]
     return {
-        s: experiment_embeddings(wildcards.experiment, s)
-        for s in experiment_splits(exp)
+        s: experiment_embeddings(wildcards.experiment, s) for s in coded_splits(exp)
     }
 
 
@@ -152,9 +253,10 @@ def train_mem_mb(wildcards, attempt):
 
 def all_scaling():
     """Database-size sweeps: each sparse method and k of `evaluate.scaling` that an
-    experiment fits, where both the sweep and `evaluate.speed` are on."""
+    experiment fits, where the sweep is on (independently of `evaluate.speed`: the sweep
+    times synthetic databases of the sizes it is given)."""
     sweep = config["evaluate"]["scaling"]
-    if not (config["evaluate"]["speed"] and sweep["enabled"]):
+    if not sweep["enabled"]:
         return []
     return sorted(
         f"results/scaling/{name}/{method}/k{k}.json"
@@ -185,19 +287,26 @@ def scaling_mem_mb(wildcards, input, attempt):
 # ---- report (rules/report.smk): tables and figures from result JSON files alone ----
 from csrbench.report.files import result_files
 
-TRAINING_SUMMARY = "results/models/{experiment}/{method}/{budget}/summary.json"
+TRAINING_SUMMARY = (
+    "results/models/{experiment}/{method}/{budget}/seed{seed}/summary.json"
+)
 
 
 def all_training_summaries():
-    """summary.json of every fit the config's experiments make (one per k for CSR)."""
+    """summary.json of every fit the config's experiments make (per k for CSR, per seed
+    for methods whose fit depends on it)."""
     return sorted(
         {
             TRAINING_SUMMARY.format(
-                experiment=name, method=method, budget=Budget.for_model(method, k)
+                experiment=name,
+                method=method,
+                budget=Budget.for_model(method, k),
+                seed=seed,
             )
             for name, exp in config["experiments"].items()
             for method in exp["methods"]
             for k in exp["k"]
+            for seed in experiment_seeds(exp, method)
         }
     )
 
@@ -215,7 +324,14 @@ def results_on_disk(wildcards):
 
 def run_results(wildcards):
     """This config's result files (made by this run), then any other result on disk."""
-    targets = {*all_metrics(), *all_speed(), *all_scaling(), *all_training_summaries()}
+    targets = {
+        *all_metrics(),
+        *all_speed(),
+        *all_scaling(),
+        *all_training_summaries(),
+        *all_comparisons(),
+        *all_tuning(),
+    }
     others = [
         before_update(f)
         for f in result_files("results", require_metrics=False)

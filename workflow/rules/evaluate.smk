@@ -1,5 +1,6 @@
 rule evaluate:
-    """Score one (method, budget) of an experiment: every metric its data supports."""
+    """Score one (method, budget, seed) of an experiment on its test split: every metric its
+    data supports, with the per-item scores behind each mean."""
     input:
         unpack(
             lambda w: {
@@ -8,11 +9,12 @@ rule evaluate:
             }
         ),
     output:
-        "results/metrics/{experiment}/{method}/{cbudget}.json",
+        metrics="results/metrics/{experiment}/{method}/{cbudget}/seed{seed}.json",
+        scores="results/metrics/{experiment}/{method}/{cbudget}/seed{seed}.items.npz",
     log:
-        "logs/evaluate/{experiment}/{method}/{cbudget}.log",
+        "logs/evaluate/{experiment}/{method}/{cbudget}/seed{seed}.log",
     benchmark:
-        "benchmarks/evaluate/{experiment}/{method}/{cbudget}.tsv"
+        "benchmarks/evaluate/{experiment}/{method}/{cbudget}/seed{seed}.tsv"
     conda:
         "../../envs/csrbench.yaml"
     threads: 1
@@ -28,12 +30,55 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
+rule aggregate:
+    """One (method, budget)'s metrics over its seeds: mean, std and 95% interval."""
+    input:
+        unpack(seed_metrics),
+    output:
+        "results/metrics/{experiment}/{method}/{cbudget}.json",
+    log:
+        "logs/aggregate/{experiment}/{method}/{cbudget}.log",
+    benchmark:
+        "benchmarks/aggregate/{experiment}/{method}/{cbudget}.tsv"
+    localrule: True
+    conda:
+        "../../envs/csrbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../../scripts/aggregate.py"
+
+
+rule compare:
+    """Paired tests of CSR against every other method of an experiment, at equal k and at
+    equal bytes, on per-item test scores pooled over seeds."""
+    input:
+        unpack(experiment_metrics),
+    output:
+        "results/compare/{experiment}.json",
+    log:
+        "logs/compare/{experiment}.log",
+    benchmark:
+        "benchmarks/compare/{experiment}.tsv"
+    conda:
+        "../../envs/csrbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/compare.py"
+
+
 rule bench:
-    """Time retrieval on one (method, budget)'s codes: every engine, batches of 512 queries."""
+    """Time retrieval on one (method, budget)'s codes (seed 0: the speed of a code does not
+    depend on its training seed): every engine, batches of 512 queries."""
     input:
         unpack(
             lambda w: {
-                "codes": CODES.format(**w),
+                "codes": CODES.format(**w, seed=0),
                 "eval": experiment_embeddings(
                     w.experiment, config["experiments"][w.experiment]["eval_split"]
                 ),

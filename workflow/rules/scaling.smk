@@ -3,7 +3,7 @@ rule scaling:
     input:
         unpack(
             lambda w: {
-                "codes": CODES.format(**w),
+                "codes": CODES.format(**w, seed=0),
                 "eval": experiment_embeddings(
                     w.experiment, config["experiments"][w.experiment]["eval_split"]
                 ),

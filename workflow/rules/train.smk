@@ -1,16 +1,40 @@
-rule train:
-    """Fit one method on an experiment's training split: per k for CSR, once otherwise."""
+rule tune:
+    """Choose a method's settings on the validation split: its grid, fitted at one budget."""
     input:
-        train_embeddings,
+        unpack(tune_embeddings),
     output:
-        model="results/models/{experiment}/{method}/{budget}/model.safetensors",
-        config="results/models/{experiment}/{method}/{budget}/config.json",
-        steps="results/models/{experiment}/{method}/{budget}/train.tsv",
-        summary="results/models/{experiment}/{method}/{budget}/summary.json",
+        "results/tune/{experiment}/{method}.json",
     log:
-        "logs/train/{experiment}/{method}/{budget}.log",
+        "logs/tune/{experiment}/{method}.log",
     benchmark:
-        "benchmarks/train/{experiment}/{method}/{budget}.tsv"
+        "benchmarks/tune/{experiment}/{method}.tsv"
+    conda:
+        "../../envs/csrbench.yaml"
+    threads: train_threads
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=480,
+    params:
+        spec=tune_spec,
+        grid=tune_grid,
+    script:
+        "../../scripts/tune.py"
+
+
+rule train:
+    """Fit one method on an experiment's training split at one seed: per k for CSR, once
+    otherwise; with the settings `tune` chose, where the method is tuned."""
+    input:
+        unpack(train_inputs),
+    output:
+        model="results/models/{experiment}/{method}/{budget}/seed{seed}/model.safetensors",
+        config="results/models/{experiment}/{method}/{budget}/seed{seed}/config.json",
+        steps="results/models/{experiment}/{method}/{budget}/seed{seed}/train.tsv",
+        summary="results/models/{experiment}/{method}/{budget}/seed{seed}/summary.json",
+    log:
+        "logs/train/{experiment}/{method}/{budget}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{experiment}/{method}/{budget}/seed{seed}.tsv"
     conda:
         "../../envs/csrbench.yaml"
     threads: train_threads
@@ -30,11 +54,11 @@ rule encode:
             lambda w: {"model": model_for_codes(w), **experiment_split_embeddings(w)}
         ),
     output:
-        directory("results/codes/{experiment}/{method}/{cbudget}"),
+        directory("results/codes/{experiment}/{method}/{cbudget}/seed{seed}"),
     log:
-        "logs/encode/{experiment}/{method}/{cbudget}.log",
+        "logs/encode/{experiment}/{method}/{cbudget}/seed{seed}.log",
     benchmark:
-        "benchmarks/encode/{experiment}/{method}/{cbudget}.tsv"
+        "benchmarks/encode/{experiment}/{method}/{cbudget}/seed{seed}.tsv"
     conda:
         "../../envs/csrbench.yaml"
     threads: 1

@@ -54,6 +54,13 @@ class MethodSpec:
     anneal_k: bool = False  # k from k_init down to k over the first steps
     supervised_positives: bool = False  # positives "auto" prefers labels to self
     shared_classifier: bool = False  # MRL-E: one classifier sliced per prefix
+    seeded: bool = False  # a closed-form fit that still draws from the seed (randfs)
+
+    @property
+    def varies_with_seed(self) -> bool:
+        """Whether another seed gives another fit: such methods run over several seeds,
+        deterministic ones once (their interval over seeds would be zero by construction)."""
+        return self.trainable or self.seeded
 
     def implementation_class(self) -> type:
         """The FittedMethod subclass (imports torch)."""
@@ -85,7 +92,7 @@ REGISTRY: dict[str, MethodSpec] = {
         MethodSpec("pca", "baseline", False, False, False, True, "top m principal components",
                    PCAParams, _B + "PCA", "prefix"),
         MethodSpec("randfs", "baseline", False, False, False, True, "m random dims (seeded)",
-                   BaselineParams, _B + "RandFS", "prefix"),
+                   BaselineParams, _B + "RandFS", "prefix", seeded=True),
         MethodSpec("int8", "quant", False, False, False, False, "int8 full embedding",
                    Int8Params, _B + "Int8", "byte_per_dim"),
         MethodSpec("binary", "quant", False, False, False, False, "1-bit full embedding",
