@@ -1,5 +1,6 @@
 """Adapter for rule `evaluate`: one metrics JSON per (experiment, method, budget)."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
 import torch
 
 from csrbench.evaluate import evaluate_job
