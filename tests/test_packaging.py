@@ -110,7 +110,8 @@ def test_pip_installs_into_an_existing_environment(tmp_path: Path) -> None:
     Path(site, "existing-environment.pth").write_text(existing + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONNOUSERSITE"] = "1"
-    flavour = "gpu" if _installed("faiss-gpu") else "cpu"
+    flavour = "cpu" if _dist_path("faiss-gpu") is None else "gpu"
+    ours = _dist_path("csrbench")  # this environment's own csrbench, if installed
     report = tmp_path / "report.json"
     pip = [python, "-m", "pip", "install", "--no-index", "--no-build-isolation"]
     proc = subprocess.run(
@@ -134,14 +135,15 @@ def test_pip_installs_into_an_existing_environment(tmp_path: Path) -> None:
     assert where.startswith(site), where
     metadata = next(Path(site).glob("csrbench-*.dist-info")) / "METADATA"
     assert "License-Expression: MIT" in metadata.read_text()
+    assert ours is None or ours.exists(), f"pip touched this environment's csrbench at {ours}"
 
 
-def _installed(name: str) -> bool:
+def _dist_path(name: str) -> Path | None:
+    """Where this environment has `name` installed (its dist-info), or None."""
     try:
-        importlib.metadata.distribution(name)
+        return Path(importlib.metadata.distribution(name)._path)
     except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+        return None
 
 
 def test_conda_env_file_is_the_generated_one() -> None:

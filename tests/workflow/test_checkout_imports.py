@@ -1,7 +1,7 @@
 """The workflow runs on the csrbench of its own checkout, installed or not.
 
-A copy of the repository (workflow/, scripts/, src/, config/, envs/ and the committed
-result files) whose csrbench announces where it was imported from: a plain `snakemake`
+A copy of the repository (workflow/, scripts/, src/, config/, envs/ and the result files
+under results/) whose csrbench announces where it was imported from: a plain `snakemake`
 started in the copy must parse the workflow with that csrbench, and the `figures` job's
 script must run with it, although the Python running them has another csrbench installed
 (the editable install of the main checkout) or none at all.
@@ -25,24 +25,19 @@ def checkout_copy(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for name in ("workflow", "scripts", "src", "config", "envs"):
         shutil.copytree(ROOT / name, dest / name, ignore=ignore)
-    tracked = subprocess.run(
-        [
-            "git",
-            "ls-files",
-            "results/metrics",
-            "results/bench",
-            "results/scaling",
-            "results/models",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert tracked, "no committed result files under results/"
-    for rel in tracked:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / rel, dest / rel)
+    results = ROOT / "results"
+    committed = [
+        *results.glob("metrics/**/*.json"),
+        *results.glob("bench/**/*.json"),
+        *results.glob("scaling/**/*.json"),
+        *results.glob("models/**/summary.json"),
+        *results.glob("models/**/train.tsv"),
+    ]
+    assert committed, f"no result files under {results}"
+    for path in committed:
+        target = dest / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
     init = dest / "src" / "csrbench" / "__init__.py"
     init.write_text(
         init.read_text()
