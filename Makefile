@@ -27,7 +27,7 @@ $(VENV)/.installed-$(FAISS): $(LOCK) pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-run: setup ## snakemake --cores $(CORES) on the default config
+run: setup ## snakemake on the default config, on CORES cores (default: all)
 	$(BIN)/snakemake --cores $(CORES)
 
 # The SLURM tests run wherever a controller answers (.ci/run starts one) and skip otherwise.
@@ -85,7 +85,7 @@ envs: ## write envs/csrbench.yaml (conda, for --sdm conda) from requirements/cpu
 # train.tsv), and so do result files of your own runs that git does not ignore (commit or
 # delete those yourself). Snakemake's conda environments (.snakemake/conda) stay too:
 # they take long to build and hold no result.
-clean-results: ## delete run outputs, keep the committed results (see the comment above)
+clean-results: ## delete run outputs (embeddings, codes, weights, logs, .snakemake); keep what git tracks in results/
 	rm -rf results/embeddings results/codes results/tests logs benchmarks
 	[ ! -d results/models ] || find results/models -type f ! -name summary.json ! -name train.tsv -delete
 	[ ! -d results/models ] || find results/models -mindepth 1 -type d -empty -delete
