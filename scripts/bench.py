@@ -1,5 +1,7 @@
 """Adapter for rule `bench`: retrieval timing of one (experiment, method, budget)."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
+
 from csrbench.joblog import job_log
 from csrbench.speed import bench_job
 from csrbench.timing import set_threads

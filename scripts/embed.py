@@ -1,5 +1,6 @@
 """Adapter for rule `embed`: load one split, embed each field, write it atomically."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
 import torch
 
 from csrbench.backbones import build_backbone

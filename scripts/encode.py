@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
 import torch
 
 from csrbench.joblog import job_log

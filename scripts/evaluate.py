@@ -1,5 +1,6 @@
 """Adapter for rule `evaluate`: metrics and per-item scores of one (method, budget, seed)."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
 import torch
 
 from csrbench.evaluate import evaluate_job

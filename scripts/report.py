@@ -1,6 +1,8 @@
 """Adapter for rules `figures` and `report_run`: every table and figure from the result
 JSON files the rule lists as input."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
+
 from csrbench.joblog import job_log
 from csrbench.report.build import build_report
 

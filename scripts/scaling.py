@@ -1,5 +1,7 @@
 """Adapter for rule `scaling`: retrieval time vs database size for one sparse model."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
+
 from csrbench.joblog import job_log
 from csrbench.scaling import scaling_job, summary
 from csrbench.timing import set_threads

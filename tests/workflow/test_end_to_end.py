@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from report_browser import chromium, open_report, png_size
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +88,25 @@ def test_bench_job_times_every_engine_on_real_codes(finished_run, tmp_path) -> N
     assert {row["engine"] for row in result["engines"]} >= {"torch-csr"}
     assert all(row["ms_per_query"] > 0 for row in result["engines"])
     assert result["database"]["field"] == "doc" and result["queries"]["field"] == "query"
+
+
+def test_report_opens_in_a_browser(finished_run, wf, tmp_path) -> None:
+    """`snakemake --report` on the finished run, read in headless Chromium: the Tables and
+    Figures pages list every table and figure the run wrote, and one figure shows, at the
+    size of its PNG, with its caption."""
+    if chromium() is None:
+        pytest.skip("no headless Chromium (Debian: apt-get install chromium); .ci/run installs it")
+    workdir, config = finished_run
+    report = workdir / "report.html"
+    wf.run(workdir, "--report", str(report), "--configfile", str(config))
+    figure = "results/figures/digits_accuracy_vs_k.png"
+    seen = open_report(report, figure, tmp_path)
+    assert "error" not in seen, seen
+    results = workdir / "results"
+    tables = {f"results/tables/{p.name}" for p in (results / "tables").glob("*.csv")}
+    figures = {f"results/figures/{p.name}" for p in (results / "figures").glob("*.png")}
+    assert tables and figures and figure in figures
+    assert set(seen["tables"]) == tables
+    assert set(seen["figures"]) == figures
+    assert (seen["image"]["width"], seen["image"]["height"]) == png_size(workdir / figure)
+    assert f"Figure {Path(figure).stem}" in seen["info"]
