@@ -1,5 +1,7 @@
 """Adapter for rule `aggregate`: one (method, budget)'s metrics over its seeds."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
+
 from csrbench.aggregate import aggregate_job
 from csrbench.joblog import job_log
 

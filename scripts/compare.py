@@ -1,5 +1,7 @@
 """Adapter for rule `compare`: paired tests of CSR against every method of an experiment."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
+
 from csrbench.compare import compare_job
 from csrbench.joblog import job_log
 

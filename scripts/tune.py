@@ -1,5 +1,6 @@
 """Adapter for rule `tune`: a method's grid fitted on train, scored on validation."""
 
+import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
 import torch
 
 from csrbench.joblog import job_log
