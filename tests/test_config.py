@@ -280,3 +280,16 @@ def test_protocol_defaults(default_config: dict) -> None:
     cfg = validate_config(default_config)
     assert cfg["datasets"]["digits"]["validation"] == {"fraction": 0.15, "seed": 0}
     assert all(e["seeds"] == 3 and e["val_split"] == "val" for e in cfg["experiments"].values())
+
+
+def test_mrl_e_is_refused_where_the_experiment_trains_without_labels(default_config) -> None:
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["digits"]["methods"].append("mrl-e")
+    grid = cfg["experiments"]["digits"]["tune"]["grid"]
+    grid["mrl-e"] = grid["mrl"]  # the same tuning budget as every trained method
+    validate_config(cfg)  # labelled images: MRL-E has its shared classifier
+    cfg["experiments"]["digits"].setdefault("method_params", {})["mrl-e"] = {
+        "objective": "similarity"
+    }
+    with pytest.raises(ConfigError, match=r"experiments\.digits\.methods lists mrl-e.*similarity"):
+        validate_config(cfg)

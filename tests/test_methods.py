@@ -279,3 +279,21 @@ def test_bad_combinations_fail_naming_both_sides():
         fit("csr-v2", 8, split, {**CSR_FAST, "k_init": 80}, device="cpu")
     with pytest.raises(ValueError, match="k=80 exceeds the number of latents h=64"):
         fit("csr", 80, split, CSR_FAST, device="cpu")
+
+
+def test_mrl_e_trains_other_weights_than_mrl_on_labels():
+    split = _single(labels=True)
+    mrl = fit("mrl", None, split, {**TRAIN, "epochs": 3}, device="cpu", seed=0)
+    mrle = fit("mrl-e", None, split, {**TRAIN, "epochs": 3}, device="cpu", seed=0)
+    x = np.asarray(split.field("image").x)
+    assert not np.allclose(mrl.encode(x, k=8), mrle.encode(x, k=8))
+    shared = mrle.classifiers.shared.weight
+    assert shared.shape == (5, 32) and not hasattr(mrl.classifiers, "shared")
+
+
+def test_mrl_e_is_refused_where_it_would_equal_mrl():
+    img, txt = _aligned(64, 0)
+    with pytest.raises(ValueError, match="use mrl here"):
+        fit("mrl-e", None, _paired("text", "image", img, txt), TRAIN, device="cpu")
+    with pytest.raises(ValueError, match="objective=similarity"):
+        fit("mrl-e", None, _single(labels=False), TRAIN, device="cpu")

@@ -142,6 +142,18 @@ def _check_methods(config: dict[str, Any]) -> None:
                     f"choose one of: {', '.join(REGISTRY)}"
                 )
         modality = EXPERIMENT_MODALITY[exp["modality"]]
+        for method in exp["methods"]:
+            objective = exp["method_params"].get(method, {}).get("objective", "auto")
+            pairs_only = modality == "multimodal" and objective == "auto"
+            if REGISTRY[method].shared_classifier and (
+                pairs_only or objective not in ("auto", "labels")
+            ):
+                raise ConfigError(
+                    f"config: {where}.methods lists {method}, which differs from mrl only by "
+                    "a weight-shared classifier that only the labels objective has; this "
+                    f"experiment trains on {'pairs' if pairs_only else objective}, where it "
+                    "would duplicate mrl: drop it"
+                )
         for method, overrides in exp["method_params"].items():
             if method not in REGISTRY:
                 raise ConfigError(

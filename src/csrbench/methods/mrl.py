@@ -45,11 +45,24 @@ def build_mrl(
     return head, clf
 
 
-def resolve_mrl_params(p: MRLParams, data: TrainingData, k: int | None) -> MRLParams:
-    """`p` with the objective and the nesting decided for this data and budget."""
+def resolve_mrl_params(
+    p: MRLParams, data: TrainingData, k: int | None, spec: MethodSpec | None = None
+) -> MRLParams:
+    """`p` with the objective and the nesting decided for this data and budget.
+
+    A method whose only difference from MRL is its shared classifier (MRL-E) is refused
+    for an objective without classifiers: it would train the very weights MRL trains, and
+    its rows would duplicate MRL's in every table.
+    """
     obj = p.objective
     if obj == "auto":
         obj = "pairs" if data.paired else "labels" if data.labels is not None else "similarity"
+    if spec is not None and spec.shared_classifier and obj != "labels":
+        raise ValueError(
+            f"{spec.name} differs from mrl only by its weight-shared classifier, which only "
+            f"the labels objective has; with objective={obj} it would train the same weights "
+            "as mrl: use mrl here (or train on a labelled field)"
+        )
     if obj == "pairs" and not data.paired:
         raise ValueError("objective=pairs needs a two-field split with relevance pairs")
     if obj == "labels" and data.labels is None:
@@ -139,7 +152,7 @@ class FittedMRL(FittedMethod):
         seed: int,
     ) -> FittedMRL:
         data = TrainingData.load(split, params.fields, params.modality, device)
-        p = resolve_mrl_params(params, data, k)
+        p = resolve_mrl_params(params, data, k, spec)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             head, clf = build_mrl(spec, data.d, p, data.n_classes)
