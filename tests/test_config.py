@@ -293,3 +293,33 @@ def test_mrl_e_is_refused_where_the_experiment_trains_without_labels(default_con
     }
     with pytest.raises(ConfigError, match=r"experiments\.digits\.methods lists mrl-e.*similarity"):
         validate_config(cfg)
+
+
+def _schema_keys(node: object, schema: dict, path: str = "", seen: set | None = None):
+    """(dotted path, key) of every property the schema defines, at any depth."""
+    seen = set() if seen is None else seen
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in seen:
+            yield from _schema_keys(schema["$defs"][ref.split("/")[-1]], schema, path, seen | {ref})
+        for key, sub in (node.get("properties") or {}).items():
+            yield f"{path}.{key}".lstrip("."), key
+            yield from _schema_keys(sub, schema, f"{path}.{key}", seen)
+        for word in ("additionalProperties", "items", "then", "if"):
+            if isinstance(node.get(word), dict):
+                yield from _schema_keys(node[word], schema, path, seen)
+        for branch in node.get("allOf", []) + node.get("oneOf", []) + node.get("anyOf", []):
+            yield from _schema_keys(branch, schema, path, seen)
+
+
+def test_every_schema_key_is_documented_in_the_config_readme() -> None:
+    import re
+
+    schema = load_schema()
+    doc = (ROOT / "config" / "README.md").read_text()
+    quoted = set(re.findall(r"`([^`]+)`", doc))
+    words = {w for q in quoted for w in re.split(r"[^A-Za-z0-9_-]+", q) if w}
+    keys = sorted(set(_schema_keys(schema, schema)))
+    assert len(keys) > 60  # the walk reaches the nested loader, backbone and tune keys
+    missing = sorted({key for _, key in keys if key not in words})
+    assert not missing, f"config/README.md does not mention these schema keys: {missing}"
