@@ -4,7 +4,9 @@ Both score one k-means partition with n_clusters = the number of distinct labels
 MTEB clusters with MiniBatchKMeans(batch_size=500, n_init="auto") and reports the
 V-measure; the CSR paper reports accuracy after matching clusters to labels one-to-one
 with the Hungarian algorithm (scipy's linear_sum_assignment on the contingency table).
-Sparse codes reach k-means as scipy CSR, never densified.
+Sparse codes reach k-means as scipy CSR, never densified. Codes are L2-normalised first
+(k-means on unit vectors clusters by cosine, as retrieval ranks), the same preprocessing
+classification uses, so no method is scored on its arbitrary value scale.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from csrbench.metrics.classification import to_sklearn
+from csrbench.metrics.knn import l2_normalize
 from csrbench.retrieval import Database
 
 
@@ -76,10 +79,12 @@ def clustering_scores(
     labels: np.ndarray,
     method: Literal["minibatch", "kmeans"] = "minibatch",
     seed: int = 0,
+    normalize: bool = True,
 ) -> dict[str, float]:
-    """{'v_measure', 'hungarian_accuracy'} of one k-means run with n_clusters = #labels."""
+    """{'v_measure', 'hungarian_accuracy'} of one k-means run with n_clusters = #labels,
+    on L2-normalised codes (`normalize=False`: as given)."""
     labels = np.asarray(labels)
-    a = to_sklearn(x)
+    a = to_sklearn(l2_normalize(x) if normalize else x)
     if a.shape[0] != len(labels):
         raise ValueError(f"{len(labels)} labels for {a.shape[0]} rows")
     pred = cluster(a, len(np.unique(labels)), method, seed)
