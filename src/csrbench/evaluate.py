@@ -61,6 +61,8 @@ def evaluate_job(
             for s, sp in ((train_split, train), (eval_split, test))
         },
         "seed": seed,
+        # how the training split was carved (validation rows removed), for the record
+        "validation": (train.provenance or {}).get("data", {}).get("validation"),
         "metrics": {},
         "seconds": {},
         "hardware": hardware_info(),

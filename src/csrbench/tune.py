@@ -118,6 +118,7 @@ def tune_job(
         "chosen": trials[best]["params"],
         "score": trials[best]["score"],
         "embeddings": {"train": str(train_dir), "val": str(val_dir)},
+        "validation": (val_split.provenance or {}).get("data", {}).get("validation"),
         "hardware": hardware_info(),
     }
     write_json(out_path, result)
