@@ -37,6 +37,7 @@ from csrbench.report.plot import (
     K_AXIS,
     interval_bars,
     interval_note,
+    label_points,
     legend,
     log2_ticks,
     log_axis,
@@ -140,44 +141,21 @@ def _d(rows: pd.DataFrame) -> str:
     return str(int(full.max())) if len(full) else "full"
 
 
-NEAR_PX = 10  # labels of points closer than this (display pixels) are stacked
-
-
-def _annotate_k(ax: Axes, points: list[tuple[float, float, float, str]]) -> None:
-    """Label each (x, y, k, colour) point with its k, after the axes' scales are set:
-    a label whose point sits on an already labelled one goes below it, not over it
-    (two methods at the same bytes and accuracy would otherwise print "1616")."""
-    ax.get_xlim(), ax.get_ylim()  # settle autoscaled limits before reading positions
-    placed: list[tuple[float, float]] = []
-    for x, y, k, color in points:
-        px, py = ax.transData.transform((x, y))
-        stacked = sum(abs(px - qx) < NEAR_PX and abs(py - qy) < NEAR_PX for qx, qy in placed)
-        placed.append((px, py))
-        ax.annotate(
-            k_label(k),
-            (x, y),
-            textcoords="offset points",
-            xytext=(3, 3 - 8 * stacked),
-            fontsize=6.5,
-            color=color,
-        )
-
-
 def _method_curves(
     ax: Axes, frame: pd.DataFrame, x: str, metric: str, order: str
-) -> tuple[list[int], list[tuple[float, float, float, str]]]:
+) -> tuple[list[int], list[tuple[float, float, str, str]]]:
     """One line per method through its (x, metric %) points in `order`, with seed-interval
     error bars; returns the seed counts of the bars drawn and the points to label with k
-    (by `_annotate_k`, once the axes' scales are set)."""
+    (by `plot.label_points`, once the figure is laid out)."""
     seeds: list[int] = []
-    points: list[tuple[float, float, float, str]] = []
+    points: list[tuple[float, float, str, str]] = []
     for method in sorted_methods(frame["method"]):
         pts = frame[frame["method"] == method].sort_values(order)
         style = method_style(method)
         ax.plot(pts[x], 100 * pts[metric], label=method_label(method), **style)
         seeds += interval_bars(ax, pts[x], pts, metric, style["color"])
         points += [
-            (px, 100 * py, k, style["color"])
+            (px, 100 * py, k_label(k), style["color"])
             for px, py, k in zip(pts[x], pts[metric], pts["k"], strict=True)
         ]
     return seeds, points
@@ -207,11 +185,11 @@ def accuracy_vs_time(results: Results, experiment: str) -> Figure | None:
     fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs retrieval time\n({hardware})")
     seeds, points = _method_curves(ax, joined, "ms_per_query", metric, order="k")
     log_axis(ax)
-    _annotate_k(ax, points)
     ax.set_xlabel("ms per query (log scale, fastest engine)")
     ax.set_ylabel(metric_label(metric))
     _note([ax], seeds)
     legend(fig, [ax])
+    label_points(fig, ax, points)
     return fig
 
 
@@ -229,11 +207,11 @@ def accuracy_vs_bytes(results: Results, experiment: str) -> Figure | None:
     fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs bytes per document")
     seeds, points = _method_curves(ax, pts_all, "bytes_per_doc", metric, order="bytes_per_doc")
     log2_ticks(ax, pts_all["bytes_per_doc"])
-    _annotate_k(ax, points)
     ax.set_xlabel("bytes per document (log scale)")
     ax.set_ylabel(metric_label(metric))
     _note([ax], seeds)
     legend(fig, [ax])
+    label_points(fig, ax, points)
     return fig
 
 

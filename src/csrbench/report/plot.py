@@ -72,14 +72,14 @@ def log2_ticks(ax: Axes, values, axis: str = "x") -> None:
 
 def log_axis(ax: Axes, axis: str = "x") -> None:
     """A log axis labelled 0.2, 0.5, 1 rather than 2x10^-1. When the data spans less than
-    a decade the powers of ten alone leave it nearly unlabelled, so minor ticks at 2x and
-    5x each power are labelled too (every minor tick labelled would overlap: 0.06 0.07)."""
+    two decades the powers of ten alone leave it nearly unlabelled, so minor ticks at 2x
+    and 5x each power are labelled too (every minor tick labelled would overlap)."""
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     target = ax.xaxis if axis == "x" else ax.yaxis
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     target.set_major_formatter(plain)
     low, high = ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly
-    if low > 0 and high / low < 10:
+    if low > 0 and high / low < 100:
         target.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
         target.set_minor_formatter(plain)
     else:
@@ -153,6 +153,57 @@ def legend(fig: Figure, axes: list[Axes]) -> None:
             list(seen),
             loc="outside lower center",
             ncol=min(len(seen), 2 * min(len(axes), 2)),  # two entries per panel width
+        )
+
+
+LABEL_FONT = 6.5  # points
+# where a point's label may go, in order of preference: (dx, dy) in points from the
+# point to the label's lower-left corner, or its lower-right corner when dx < 0
+LABEL_SPOTS = [(3, 3), (3, -10), (-3, 3), (-3, -10), (3, 11), (-3, 11), (3, -18), (-3, -18)]
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Area shared by two (x0, y0, x1, y1) boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def label_points(fig: Figure, ax: Axes, points: list[tuple[float, float, str, str]]) -> None:
+    """Write each (x, y, text, colour) point's text beside it, at the first spot of
+    LABEL_SPOTS where it covers no label already written and no other point (the spot
+    covering least, when none is free). Called once the figure is complete: it lays the
+    figure out first, so positions are the final ones (constrained layout shrinks the
+    axes to fit the legend)."""
+    fig.draw_without_rendering()
+    scale = fig.dpi / 72  # display pixels per point
+    height = LABEL_FONT * scale
+    centres = [tuple(ax.transData.transform((x, y))) for x, y, _, _ in points]
+    marker = 3 * scale  # half a marker's width
+    dots = [(cx - marker, cy - marker, cx + marker, cy + marker) for cx, cy in centres]
+    placed: list[tuple[float, float, float, float]] = []
+    for i, ((x, y, text, color), (cx, cy)) in enumerate(zip(points, centres, strict=True)):
+        width = (0.62 * LABEL_FONT * len(text) + 1) * scale  # DejaVu Sans digits ~0.6 em
+        others = placed + dots[:i] + dots[i + 1 :]
+        best, best_cost = LABEL_SPOTS[0], math.inf
+        for dx, dy in LABEL_SPOTS:
+            x0 = cx + dx * scale - (width if dx < 0 else 0)
+            box = (x0, cy + dy * scale, x0 + width, cy + dy * scale + height)
+            cost = sum(_overlap(box, other) for other in others)
+            if cost < best_cost:
+                best, best_cost, best_box = (dx, dy), cost, box
+            if cost == 0:
+                break
+        placed.append(best_box)
+        ax.annotate(
+            text,
+            (x, y),
+            textcoords="offset points",
+            xytext=best,
+            ha="right" if best[0] < 0 else "left",
+            va="bottom",
+            fontsize=LABEL_FONT,
+            color=color,
         )
 
 
