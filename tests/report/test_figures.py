@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from PIL import Image
-from report_data import FITS, write_results
+from report_data import DIGITS, FITS, TEXT, TEXT_OFFSETS, write_results
 
 from csrbench.report import figures
 from csrbench.report.collect import load_results
 from csrbench.report.figures import save_figure
+from csrbench.stats import seed_interval
 
 PER_EXPERIMENT = {
     "digits-mini": {
@@ -31,6 +35,23 @@ GLOBAL = {"dead_latents_vs_k", "training_time", "accuracy_vs_h"}
 
 def labels(fig: Figure) -> list[tuple[str, str]]:
     return [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_visible()]
+
+
+def bars(ax: Axes, with_x: bool = False) -> list[float]:
+    """[x,] centre, half-width of every vertical error bar on `ax`, sorted by x then
+    centre, flattened (so that pytest.approx compares it)."""
+    out = []
+    for container in ax.containers:
+        if not isinstance(container, ErrorbarContainer):
+            continue
+        for segment in container.lines[2][0].get_segments():
+            (x, low), (_, high) = segment
+            out.append((x, (low + high) / 2, (high - low) / 2))
+    return [v for bar in sorted(out) for v in (bar if with_x else bar[1:])]
+
+
+def legend_texts(fig: Figure) -> list[str]:
+    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
 def test_every_figure_as_png_and_pdf(built) -> None:
@@ -118,14 +139,22 @@ def test_bytes_scaling_training_figures(results) -> None:
     assert [ax.get_title() for ax in dead.axes] == ["digits-mini", "digits-wide"]
     assert labels(dead)[0] == ("active dimensions k (log scale)", "dead latents (%)")
     line = dead.axes[0].get_lines()[0]
-    assert list(line.get_ydata()) == [
-        100 * FITS[("digits-mini", "csr", f"k{k}")][1] for k in (8, 16)
-    ]
+    per_seed = [FITS[("digits-mini", "csr", f"k{k}")][2] for k in (8, 16)]
+    assert list(line.get_ydata()) == pytest.approx([100 * np.mean(v) for v in per_seed])
+    expected = [(100 * np.mean(v), 100 * seed_interval(v).half_width) for v in per_seed]
+    assert bars(dead.axes[0]) == pytest.approx([v for bar in expected for v in bar])
+    assert bars(dead.axes[1]) == []  # digits-wide: one fit, old layout, no interval
+    assert "error bars: mean ± 95% interval over 3 seeds" in legend_texts(dead)
 
     train = figures.training_time(results)
     assert all(x == "fit wall time (s, log scale)" for x, _ in labels(train))
     widths = sorted(p.get_width() for p in train.axes[0].patches)
-    assert widths == sorted(v[0] for (e, _, _), v in FITS.items() if e == "digits-mini")
+    mini = [v for (e, _, _), v in FITS.items() if e == "digits-mini"]
+    assert widths == pytest.approx(sorted(np.mean(v[1]) for v in mini))
+    dots = train.axes[0].collections[0].get_offsets()[:, 0]
+    assert sorted(dots) == sorted(s for v in mini for s in v[1])  # one dot per seed
+    ticks = [t.get_text() for t in train.axes[0].get_yticklabels()]
+    assert ticks[0] == "CSR k=8 (3 seeds)" and ticks[-1] == "Full"
 
 
 def test_accuracy_vs_h_only_with_two_h(results, tmp_path: Path) -> None:
@@ -166,3 +195,42 @@ def test_save_figure_is_atomic(tmp_path: Path, results, monkeypatch) -> None:
     with pytest.raises(RuntimeError):
         save_figure(fig, tmp_path, "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_accuracy_vs_k_error_bars_are_the_seed_intervals(results) -> None:
+    fig = figures.accuracy_vs_k(results, "digits-mini")
+    for ax, col in zip(fig.axes, (1, 2), strict=True):
+        expected = []
+        for method in ("csr", "mrl"):  # three seeds each; pca and full have one: no bar
+            for k in (8, 16):
+                interval = seed_interval(DIGITS[(method, k)][col])
+                expected.append((k, 100 * interval.mean, 100 * interval.half_width))
+        assert bars(ax, with_x=True) == pytest.approx([v for bar in sorted(expected) for v in bar])
+    assert "error bars: mean ± 95% interval over 3 seeds" in legend_texts(fig)
+    # older single-run files: no bar, no note
+    old = figures.accuracy_vs_k(results, "imagenet-rn50")
+    assert not old.axes[0].containers
+    assert not [t for t in legend_texts(old) if "interval" in t]
+
+
+@pytest.mark.parametrize("make", ["accuracy_vs_bytes", "accuracy_vs_time"])
+def test_bytes_and_time_figures_draw_the_seed_interval(results, make: str) -> None:
+    fig = getattr(figures, make)(results, "code-mini")
+    per_seed = [TEXT[("csr", 8)]["ndcg@10"] + o for o in TEXT_OFFSETS]
+    interval = seed_interval(per_seed)
+    assert bars(fig.axes[0]) == pytest.approx([100 * interval.mean, 100 * interval.half_width])
+    assert "error bars: mean ± 95% interval over 3 seeds" in legend_texts(fig)
+
+
+def test_coinciding_points_get_separate_k_labels(results) -> None:
+    """CSR k16 and PCA k16 sit at the same bytes and nearly the same accuracy: their "16"
+    labels must not be printed on top of each other."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = figures.accuracy_vs_bytes(results, "digits-mini")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+    assert len(boxes) == sum(1 for (_, k), e in DIGITS.items() if e[4] > 0) and not overlapping

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_data import BENCH, COCO, IMAGE, IMAGENET, TEXT, write_results
+from report_data import (
+    BENCH,
+    COCO,
+    DIGITS,
+    FITS,
+    IMAGENET,
+    TEXT,
+    TEXT_OFFSETS,
+    write_results,
+)
 
 from csrbench.report.collect import load_results
 from csrbench.report.tables import build_tables
+from csrbench.stats import seed_interval
+
+LABELS = {"csr": "CSR", "mrl": "MRL", "pca": "PCA", "full": "Full"}
+
+
+def half_width(values: list[float]) -> float:
+    """The table's '±' cell of per-seed values: half the 95% interval, in points; blank
+    (NaN) for one seed."""
+    return 100 * seed_interval(values).half_width if len(values) > 1 else math.nan
 
 
 def read(tables: Path, name: str, index: list[str] | str) -> pd.DataFrame:
@@ -27,28 +46,51 @@ def test_every_table_in_three_formats(built) -> None:
         "imagenet-rn50_knn1",
         "coco-clip_image_text",
         "code-mini_text",
+        "digits-mini_significance",
+        "digits-mini_tuning",
+        "digits-mini_verdicts",
         "training",
     }
-    for name in names:
+    for name in names - {"digits-mini_verdicts"}:
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{name}.{ext}").stat().st_size > 0
     assert not [p for p in tables.iterdir() if p.name.endswith(".tmp")]
-    assert set(written) >= {tables / f"{n}.csv" for n in names}
+    assert set(written) >= {tables / f"{n}.csv" for n in names - {"digits-mini_verdicts"}}
+    assert tables / "digits-mini_verdicts.md" in written
+    assert [p.name for p in tables.glob("digits-mini_verdicts.*")] == ["digits-mini_verdicts.md"]
 
 
-@pytest.mark.parametrize(("name", "col"), [("knn1", 0), ("linear_probe", 1)])
+@pytest.mark.parametrize(("name", "col"), [("knn1", 1), ("linear_probe", 2)])
 def test_budget_table_cells(built, name: str, col: int) -> None:
     frame = read(built[0], f"digits-mini_{name}", "k")
     assert list(frame.index) == ["8", "16", "full (d=64)"]
-    assert list(frame.columns) == ["CSR", "MRL", "Full"]
-    for (method, k), values in IMAGE.items():
-        label = {"csr": "CSR", "mrl": "MRL", "full": "Full"}[method]
+    methods = ["CSR", "MRL", "PCA", "Full"]
+    assert list(frame.columns) == [c for m in methods for c in (m, f"{m} ±")]
+    for (method, k), entry in DIGITS.items():
+        label, per_seed = LABELS[method], entry[col]
         row = "full (d=64)" if k is None else str(k)
-        assert frame.loc[row, label] == 100 * values[col]
+        assert frame.loc[row, label] == pytest.approx(100 * seed_interval(per_seed).mean)
+        # the interval is the one of the per-seed values; blank for a single seed
+        assert frame.loc[row, f"{label} ±"] == pytest.approx(half_width(per_seed), nan_ok=True)
+    assert frame.loc["8", "CSR ±"] > 0 and pd.isna(frame.loc["16", "PCA ±"])
     assert pd.isna(frame.loc["8", "Full"]) and pd.isna(frame.loc["full (d=64)", "CSR"])
     md = (built[0] / f"digits-mini_{name}.md").read_text()
     assert "not one of the paper's experiments" in md
-    assert f"{100 * IMAGE[('csr', 16)][col]:.2f}" in md  # 65.25 / 70.00, two decimals
+    assert "3 seeds for CSR, MRL; 1 seed for PCA, Full" in md
+    assert "half-width of the 95% Student-t interval" in md
+    csr16 = DIGITS[("csr", 16)][col]
+    mean, half = 100 * seed_interval(csr16).mean, half_width(csr16)
+    assert f"| {mean:.2f} ± {half:.2f} |" in md  # 65.25 ± 1.86, two decimals, one cell
+    pca = 100 * DIGITS[("pca", 16)][col][0]
+    assert f"| {pca:.2f} |" in md and f"{pca:.2f} ±" not in md  # no interval for one seed
+    assert f"{mean:.2f} ± {half:.2f}" in (built[0] / f"digits-mini_{name}.tex").read_text()
+
+
+def test_old_files_without_seeds_have_no_interval_columns(built) -> None:
+    frame = read(built[0], "digits-wide_knn1", "k")
+    assert list(frame.columns) == ["CSR", "Full"]
+    md = (built[0] / "digits-wide_knn1.md").read_text()
+    assert "Single runs (these files record no seeds): no interval is shown." in md
 
 
 def test_paper_experiment_has_paper_columns(built) -> None:
@@ -87,9 +129,13 @@ def test_text_table_cells_and_times(built) -> None:
         "mrr@10": "MRR@10",
     }
     for (method, k), scores in TEXT.items():
-        row = ({"csr": "CSR", "full": "Full"}[method], "full" if k is None else str(k))
+        row = (LABELS[method], "full" if k is None else str(k))
+        offsets = TEXT_OFFSETS if method == "csr" else [0.0]
         for metric, col in cols.items():
-            assert frame.loc[row, col] == 100 * scores[metric]
+            per_seed = [scores[metric] + o for o in offsets]
+            assert frame.loc[row, col] == pytest.approx(100 * scores[metric])
+            assert frame.loc[row, f"{col} ±"] == pytest.approx(half_width(per_seed), nan_ok=True)
+    assert list(frame.columns[:2]) == ["Classification acc.", "Classification acc. ±"]
     csr_ms = min(BENCH[("code-mini", "csr", "k8")].values())
     full_ms = min(BENCH[("code-mini", "full", "full")].values())
     assert frame.loc[("CSR", "8"), "us/query"] == pytest.approx(1e3 * csr_ms)
@@ -146,7 +192,18 @@ def test_no_image_text_table_without_image_text_metrics(tmp_path: Path) -> None:
 
 def test_training_table(built) -> None:
     frame = read(built[0], "training", ["experiment", "method", "k"])
+    for (exp, method, budget), (_, seconds, dead, _) in FITS.items():
+        row = (exp, LABELS[method], "full" if budget == "all" else budget[1:])
+        assert frame.loc[row, "seeds"] == len(seconds)
+        assert frame.loc[row, "fit s"] == pytest.approx(sum(seconds) / len(seconds))
+        assert frame.loc[row, "fit s ±"] == pytest.approx(half_width(seconds) / 100, nan_ok=True)
+        if dead is None:
+            assert pd.isna(frame.loc[row, "dead latents (%)"])
+        else:
+            assert frame.loc[row, "dead latents (%)"] == pytest.approx(100 * sum(dead) / len(dead))
+            assert frame.loc[row, "dead latents (%) ±"] == pytest.approx(
+                half_width(dead), nan_ok=True
+            )
     assert frame.loc[("digits-mini", "CSR", "8"), "fit s"] == 12.5
-    assert frame.loc[("digits-mini", "CSR", "16"), "dead latents (%)"] == 12.5
-    assert pd.isna(frame.loc[("digits-mini", "MRL", "full"), "dead latents (%)"])
     assert frame.loc[("digits-wide", "CSR", "8"), "steps"] == 100
+    assert "averaged over its training seeds" in (built[0] / "training.md").read_text()

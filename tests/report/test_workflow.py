@@ -63,6 +63,10 @@ def test_figures_plans_and_runs_only_the_report(workdir) -> None:
     assert (work / "results/tables/digits_knn1.csv").exists()
     assert (work / "results/tables/coco-clip_image_text.tex").exists()
     assert (work / "results/figures/digits_accuracy_vs_k.pdf").exists()
+    # compare and tune files are inputs too: their tables and the verdicts are written
+    assert (work / "results/tables/digits-mini_significance.csv").exists()
+    assert (work / "results/tables/digits-mini_tuning.csv").exists()
+    assert (work / "results/tables/digits-mini_verdicts.md").exists()
     assert (work / "logs/report/figures.log").exists()
     assert (work / "benchmarks/report/figures.tsv").exists()
     again = snakemake(work, "figures", "-n", "--configfile", str(config))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from csrbench.report.collect import load_results
 from csrbench.report.figures import build_figures, save_figure
-from csrbench.report.tables import build_tables, write_table
+from csrbench.report.table import write_table
+from csrbench.report.tables import build_tables
+from csrbench.report.verdicts import write_verdicts
 
 
 def build_report(
@@ -17,7 +19,8 @@ def build_report(
     root: str | Path = "results",
 ) -> list[Path]:
     """Read the result files (`files`, or every one under `root` when None), write every
-    table under `tables_dir` and every figure under `figures_dir`; returns the paths written.
+    table and each experiment's verdicts (`{experiment}_verdicts.md`) under `tables_dir`
+    and every figure under `figures_dir`; returns the paths written.
 
     Raises NoResultsError (naming the path and the command to run) when there is no
     metric file. Both directories are created even when a kind of output is empty, so the
@@ -30,6 +33,7 @@ def build_report(
     written: list[Path] = []
     for table in build_tables(results):
         written += write_table(table, tables_dir)
+    written += write_verdicts(results, tables_dir)
     for name, fig in build_figures(results):
         written += save_figure(fig, figures_dir, name)
     return written

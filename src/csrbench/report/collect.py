@@ -5,6 +5,14 @@ Experiment, method and budget are read from each file's path (the pipeline's lay
 written by an older or a hand-run job (where the body's `experiment` may be null) still
 lands in the right row. Optional keys may be missing from any file (older runs, another
 engineer's format): they become NaN, never an error.
+
+Columns of the metrics frame besides METRIC_KEYS: one per metric holding its mean over
+seeds (`knn1_top1`), and for each metric its spread over seeds, from the file's `spread`
+block (a 95% Student-t interval of the mean, `csrbench.stats.seed_interval`):
+`{metric}:std`, `{metric}:low`, `{metric}:high` (same units as the metric) and
+`{metric}:n` (seeds behind it). `n_seeds` is the length of the file's `seeds`. A file
+without `spread` (an older run) gets the interval of its `per_seed` values when it has
+them, else NaN.
 """
 
 from __future__ import annotations
@@ -20,10 +28,22 @@ import pandas as pd
 
 from csrbench.methods.budget import Budget
 from csrbench.report.files import RUN_HINT, NoResultsError, classify, result_files
+from csrbench.stats import seed_interval
 
-RESULT_KINDS = ("metrics", "bench", "scaling", "training")
+RESULT_KINDS = ("metrics", "bench", "scaling", "training", "compare", "tune")
 # the columns of each frame besides the metric columns (metrics frame) or engine values
-METRIC_KEYS = ["experiment", "method", "budget", "k", "active_dims", "bytes_per_doc", "sparse", "h"]
+METRIC_KEYS = [
+    "experiment",
+    "method",
+    "budget",
+    "k",
+    "active_dims",
+    "bytes_per_doc",
+    "sparse",
+    "h",
+    "n_seeds",
+]
+SPREAD_STATS = ("std", "low", "high", "n")
 BENCH_KEYS = [
     "experiment",
     "method",
@@ -63,6 +83,7 @@ TRAINING_KEYS = [
     "experiment",
     "method",
     "budget",
+    "seed",
     "k",
     "d",
     "h",
@@ -73,6 +94,46 @@ TRAINING_KEYS = [
     "device",
     "hardware",
 ]
+# one row per comparison of results/compare/{experiment}.json; `a_*` is the reference
+# (CSR) configuration, `b_*` the other method's; diff = a - b, in metric units
+_SIDE = ("method", "budget", "k", "bytes_per_doc", "mean")
+COMPARE_KEYS = [
+    "experiment",
+    "metric",
+    "axis",
+    "budget",
+    *(f"{side}_{key}" for side in "ab" for key in _SIDE),
+    "diff",
+    "diff_low",
+    "diff_high",
+    "p_value",
+    "p_holm",
+    "significant",
+    "n_items",
+    "n_resamples",
+    "confidence",
+]
+# one row per trial of results/tune/{experiment}/{method}.json; `params` as "key=value, ..."
+TUNING_KEYS = [
+    "experiment",
+    "method",
+    "k",
+    "seed",
+    "metric",
+    "split",
+    "trial",
+    "params",
+    "score",
+    "fit_seconds",
+    "chosen",
+]
+
+
+def spread_column(metric: str, stat: str) -> str:
+    """The metrics frame's column of one spread statistic: `knn1_top1:low`."""
+    if stat not in SPREAD_STATS:
+        raise ValueError(f"unknown spread statistic {stat!r}: one of {SPREAD_STATS}")
+    return f"{metric}:{stat}"
 
 
 @dataclass
@@ -83,7 +144,11 @@ class Results:
     bench: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BENCH_KEYS))
     scaling: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SCALING_KEYS))
     training: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRAINING_KEYS))
+    compare: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPARE_KEYS))
+    tuning: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TUNING_KEYS))
     metric_names: list[str] = field(default_factory=list)
+    # experiment -> the compare file's body as written (what `verdicts` reads)
+    compare_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def experiments(self) -> list[str]:
         return sorted(self.metrics["experiment"].unique())
@@ -145,16 +210,31 @@ def _identity(path: Path, body: dict[str, Any], depth: int = 3) -> dict[str, Any
     }
 
 
+def _spread(body: dict[str, Any], name: str) -> dict[str, float]:
+    """One metric's spread over seeds: the file's `spread` entry, else the interval of
+    its `per_seed` values, else NaN."""
+    given = (body.get("spread") or {}).get(name)
+    if given is None:
+        values = [_num(v) for v in (body.get("per_seed") or {}).get(name) or []]
+        if values and all(math.isfinite(v) for v in values):
+            given = seed_interval(values).as_dict()
+    given = given or {}
+    return {spread_column(name, stat): _num(given.get(stat)) for stat in SPREAD_STATS}
+
+
 def _metric_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
+    seeds = body.get("seeds")
     row: dict[str, Any] = {
         **_identity(path, body),
         "active_dims": _num(body.get("active_dims")),
         "bytes_per_doc": _num(body.get("bytes_per_doc")),
         "sparse": bool(body.get("sparse", False)),
         "h": _num(body.get("h")),
+        "n_seeds": float(len(seeds)) if isinstance(seeds, list) and seeds else math.nan,
     }
     for name, value in (body.get("metrics") or {}).items():
         row[name] = _num(value)
+        row.update(_spread(body, name))
     return row
 
 
@@ -194,8 +274,11 @@ def _training_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
     training = body.get("training") or {}
     final = training.get("final") or {}
     dead = training.get("dead_frac_end", final.get("dead_frac"))
+    seeded = path.parent.name.startswith("seed")  # .../{budget}/seed{s}/summary.json
+    seed = body.get("seed", path.parent.name[4:] if seeded else None)
     return {
-        **_identity(path, body, depth=4),
+        **_identity(path.parent if seeded else path, body, depth=4),
+        "seed": _num(seed),
         "d": _num(body.get("d")),
         "h": _num(body.get("h", training.get("h"))),
         "fit_seconds": _num(body.get("fit_seconds")),
@@ -204,6 +287,59 @@ def _training_row(path: Path, body: dict[str, Any]) -> dict[str, Any]:
         "samples_per_s": _num(training.get("samples_per_s")),
         "device": str(training.get("device", "")),
     }
+
+
+def _compare_rows(path: Path, body: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for c in body.get("comparisons") or []:
+        row: dict[str, Any] = {"experiment": path.stem, "metric": c.get("metric")}
+        row["axis"], row["budget"] = c.get("axis"), _num(c.get("budget"))
+        for side in "ab":
+            config = c.get(side) or {}
+            for key in _SIDE:
+                value = config.get(key)
+                row[f"{side}_{key}"] = value if key in ("method", "budget") else _num(value)
+        for key in ("diff", "diff_low", "diff_high", "p_value", "p_holm"):
+            row[key] = _num(c.get(key))
+        row["significant"] = bool(c.get("significant"))
+        for key in ("n_items", "n_resamples", "confidence"):
+            row[key] = _num(c.get(key))
+        rows.append(row)
+    return rows
+
+
+def params_label(params: dict[str, Any]) -> str:
+    """A trial's settings as one cell: "lr=0.0004, l1=0.125" (the grid's key order)."""
+    return ", ".join(
+        f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in params.items()
+    )
+
+
+def _tuning_rows(path: Path, body: dict[str, Any]) -> list[dict[str, Any]]:
+    chosen = body.get("chosen")
+    common = {
+        "experiment": path.parent.name,
+        "method": path.stem,
+        "k": _num(body.get("k")),
+        "seed": _num(body.get("seed")),
+        "metric": str(body.get("metric", "?")),
+        "split": str(body.get("split", "?")),
+    }
+    trials = body.get("trials") or []
+    # the first trial with the chosen settings (the tuner breaks ties by grid order)
+    first = next((i for i, t in enumerate(trials) if t.get("params") == chosen), None)
+    return [
+        {
+            **common,
+            "trial": i,
+            "params": params_label(t.get("params") or {}),
+            "score": _num(t.get("score")),
+            "fit_seconds": _num(t.get("fit_seconds")),
+            "chosen": i == first,
+        }
+        for i, t in enumerate(trials)
+    ]
 
 
 def load_results(
@@ -218,6 +354,7 @@ def load_results(
     """
     paths = [Path(p) for p in (result_files(root) if files is None else files)]
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in RESULT_KINDS}
+    compare_files: dict[str, dict[str, Any]] = {}
     for path in sorted(paths):
         kind = classify(path)
         if kind is None:
@@ -229,6 +366,11 @@ def load_results(
             rows["bench"].extend(_bench_rows(path, body))
         elif kind == "scaling":
             rows["scaling"].extend(_scaling_rows(path, body))
+        elif kind == "compare":
+            compare_files[path.stem] = body
+            rows["compare"].extend(_compare_rows(path, body))
+        elif kind == "tune":
+            rows["tune"].extend(_tuning_rows(path, body))
         else:
             rows["training"].append(_training_row(path, body))
     if not rows["metrics"]:
@@ -237,11 +379,14 @@ def load_results(
             f"the {len(paths)} file(s) given: {RUN_HINT}"
         )
     metrics = pd.DataFrame(rows["metrics"])
-    names = [c for c in metrics.columns if c not in (*METRIC_KEYS, "hardware")]
+    names = [c for c in metrics.columns if c not in (*METRIC_KEYS, "hardware") and ":" not in c]
     return Results(
         metrics=metrics.sort_values(["experiment", "method", "k"], na_position="last"),
         bench=pd.DataFrame(rows["bench"], columns=BENCH_KEYS),
         scaling=pd.DataFrame(rows["scaling"], columns=SCALING_KEYS),
         training=pd.DataFrame(rows["training"], columns=TRAINING_KEYS),
+        compare=pd.DataFrame(rows["compare"], columns=COMPARE_KEYS),
+        tuning=pd.DataFrame(rows["tune"], columns=TUNING_KEYS),
         metric_names=names,
+        compare_files=compare_files,
     )

@@ -1,6 +1,8 @@
 """Every figure of the report, each a function from the collected results to
 `matplotlib.figure.Figure` objects (no pyplot: no global state, nothing to leak
-between figures), plus `save_figure`, which writes PNG and PDF atomically.
+between figures); `plot.save_figure` writes PNG and PDF atomically. Accuracies are means
+over seeds; where a mean stands on two or more seeds its 95% interval is an error bar,
+and the legend says so ("mean ± 95% interval over 3 seeds").
 
 Figures drawn (each only where its data exists):
 - `{experiment}_accuracy_vs_k`: each metric panel vs budget k, every method;
@@ -14,21 +16,14 @@ Figures drawn (each only where its data exists):
 
 from __future__ import annotations
 
-import functools
-import math
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
-import matplotlib as mpl
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-from csrbench.atomic import atomic_path
 from csrbench.report import paper
-from csrbench.report.collect import Results
+from csrbench.report.collect import Results, spread_column
 from csrbench.report.labels import (
     headline_metric,
     k_label,
@@ -38,75 +33,40 @@ from csrbench.report.labels import (
     present,
     sorted_methods,
 )
-from csrbench.report.style import PANEL_SIZE, RC, method_style, paper_style
+from csrbench.report.plot import (
+    K_AXIS,
+    interval_bars,
+    interval_note,
+    label_points,
+    legend,
+    log2_ticks,
+    log_axis,
+    new_figure,
+    note_entry,
+    save_figure,
+    styled,
+)
+from csrbench.report.style import method_style, paper_style
 from csrbench.report.tables import retrieval_times
+from csrbench.report.training_figures import dead_latents_vs_k, training_time
+
+__all__ = [
+    "accuracy_vs_bytes",
+    "accuracy_vs_h",
+    "accuracy_vs_k",
+    "accuracy_vs_time",
+    "build_figures",
+    "dead_latents_vs_k",
+    "save_figure",
+    "time_vs_database_size",
+    "training_time",
+]
 
 PANELS = {
     "image": ["knn1_top1", "linear_probe_top1"],
     "text": ["ndcg@10", "recall@10", "classification_accuracy", "v_measure"],
     "image-text": ["i2t_recall@5", "t2i_recall@5", "i2t_recall@1", "t2i_recall@1"],
 }
-K_AXIS = "active dimensions k (log scale)"
-
-
-def styled(make: Callable[..., Figure | None]) -> Callable[..., Figure | None]:
-    """Draw a whole figure inside the report's rc settings (line widths, fonts and legend
-    frames are read from rcParams when each artist is created, not when it is saved)."""
-
-    @functools.wraps(make)
-    def wrapper(*args, **kwargs):
-        with mpl.rc_context(RC):
-            return make(*args, **kwargs)
-
-    return wrapper
-
-
-def _figure(n_panels: int, title: str) -> tuple[Figure, list[Axes]]:
-    cols = min(n_panels, 2)
-    rows = math.ceil(n_panels / cols)
-    fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows + 0.6), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    fig.suptitle(title)
-    return fig, axes[:n_panels]
-
-
-def _log2_ticks(ax: Axes, values, axis: str = "x") -> None:
-    """A log2 axis labelled at the values themselves (8, 16, 32 rather than 2^3 ...)."""
-    ticks = sorted({float(v) for v in values if v and not math.isnan(v)})
-    target = ax.xaxis if axis == "x" else ax.yaxis
-    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
-    target.set_major_locator(FixedLocator(ticks))
-    target.set_minor_locator(NullLocator())
-    target.set_ticklabels([f"{t:g}" for t in ticks])
-
-
-def _log_axis(ax: Axes, axis: str = "x") -> None:
-    """A log axis labelled 0.2, 0.5, 1 rather than 2x10^-1; minor labels only when the
-    data spans less than a decade (otherwise they crowd)."""
-    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    target = ax.xaxis if axis == "x" else ax.yaxis
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    target.set_major_formatter(plain)
-    low, high = ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly
-    narrow = low > 0 and high / low < 10
-    target.set_minor_formatter(plain if narrow else NullFormatter())
-
-
-def _legend(fig: Figure, axes: list[Axes]) -> None:
-    """One legend for the whole figure, below the panels, without duplicate entries."""
-    seen: dict[str, object] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            seen.setdefault(label, handle)
-    if seen:
-        fig.legend(
-            list(seen.values()),
-            list(seen),
-            loc="outside lower center",
-            ncol=min(len(seen), 2 * min(len(axes), 2)),  # two entries per panel width
-        )
 
 
 def _experiment_rows(results: Results, experiment: str) -> pd.DataFrame:
@@ -121,8 +81,9 @@ def accuracy_vs_k(results: Results, experiment: str) -> Figure | None:
     metrics = [m for m in PANELS[modality(rows)] if present(rows, m)]
     if not metrics:
         return None
-    fig, axes = _figure(len(metrics), f"{experiment}: accuracy vs budget k")
+    fig, axes = new_figure(len(metrics), f"{experiment}: accuracy vs budget k")
     ks = rows["k"].dropna()
+    seeds: list[int] = []
     for ax, metric in zip(axes, metrics, strict=True):
         for method in sorted_methods(rows["method"]):
             mine = rows[(rows["method"] == method) & rows[metric].notna()].sort_values("k")
@@ -130,14 +91,16 @@ def accuracy_vs_k(results: Results, experiment: str) -> Figure | None:
             budgeted = mine[mine["k"].notna()]
             if len(budgeted):
                 ax.plot(budgeted["k"], 100 * budgeted[metric], label=method_label(method), **style)
-            for value in mine.loc[mine["k"].isna(), metric]:
+                seeds += interval_bars(ax, budgeted["k"], budgeted, metric, style["color"])
+            for _, r in mine[mine["k"].isna()].iterrows():
                 ax.axhline(
-                    100 * value,
+                    100 * r[metric],
                     color=style["color"],
                     linestyle=style["linestyle"],
                     linewidth=1.0,
                     label=f"{method_label(method)} (d={_d(rows)})",
                 )
+                seeds += _interval_band(ax, r, metric, style["color"])
         ref = paper.paper_values(experiment, metric)
         for method in sorted_methods(ref["method"]):
             pts = ref[(ref["method"] == method) & ref["k"].notna()]
@@ -148,11 +111,29 @@ def accuracy_vs_k(results: Results, experiment: str) -> Figure | None:
                     label=f"{method_label(method)} (paper)",
                     **paper_style(method),
                 )
-        _log2_ticks(ax, list(ks) + list(ref["k"].dropna()))
+        log2_ticks(ax, list(ks) + list(ref["k"].dropna()))
         ax.set_xlabel(K_AXIS)
         ax.set_ylabel(metric_label(metric))
-    _legend(fig, axes)
+    _note(axes, seeds)
+    legend(fig, axes)
     return fig
+
+
+def _interval_band(ax: Axes, row: pd.Series, metric: str, color: str) -> list[int]:
+    """A reference line's seed interval as a faint band (an unbudgeted method has no x)."""
+    n = row.get(spread_column(metric, "n"), float("nan"))
+    low = row.get(spread_column(metric, "low"), float("nan"))
+    high = row.get(spread_column(metric, "high"), float("nan"))
+    if pd.isna(n) or n < 2 or pd.isna(low) or pd.isna(high):
+        return []
+    ax.axhspan(100 * low, 100 * high, color=color, alpha=0.12, linewidth=0, label="_interval")
+    return [int(n)]
+
+
+def _note(axes: list[Axes], seeds: list[int]) -> None:
+    """The legend entry that says what the error bars are, when any was drawn."""
+    if seeds:
+        note_entry(axes[-1], interval_note(seeds))
 
 
 def _d(rows: pd.DataFrame) -> str:
@@ -160,20 +141,24 @@ def _d(rows: pd.DataFrame) -> str:
     return str(int(full.max())) if len(full) else "full"
 
 
-def _annotate_k(ax: Axes, xs, ys, ks, color: str) -> None:
-    for x, y, k in zip(xs, ys, ks, strict=True):
-        ax.annotate(
-            k_label(k), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6.5, color=color
-        )
-
-
-def _method_curves(ax: Axes, frame: pd.DataFrame, x: str, metric: str, order: str) -> None:
-    """One line per method through its (x, metric %) points in `order`, each labelled k."""
+def _method_curves(
+    ax: Axes, frame: pd.DataFrame, x: str, metric: str, order: str
+) -> tuple[list[int], list[tuple[float, float, str, str]]]:
+    """One line per method through its (x, metric %) points in `order`, with seed-interval
+    error bars; returns the seed counts of the bars drawn and the points to label with k
+    (by `plot.label_points`, once the figure is laid out)."""
+    seeds: list[int] = []
+    points: list[tuple[float, float, str, str]] = []
     for method in sorted_methods(frame["method"]):
         pts = frame[frame["method"] == method].sort_values(order)
         style = method_style(method)
         ax.plot(pts[x], 100 * pts[metric], label=method_label(method), **style)
-        _annotate_k(ax, pts[x], 100 * pts[metric], pts["k"], style["color"])
+        seeds += interval_bars(ax, pts[x], pts, metric, style["color"])
+        points += [
+            (px, 100 * py, k_label(k), style["color"])
+            for px, py, k in zip(pts[x], pts[metric], pts["k"], strict=True)
+        ]
+    return seeds, points
 
 
 @styled
@@ -185,19 +170,26 @@ def accuracy_vs_time(results: Results, experiment: str) -> Figure | None:
     times = retrieval_times(results, experiment)
     if metric is None or times.empty:
         return None
-    joined = rows.merge(times, on=["method", "budget"])[["method", "k", metric, "ms_per_query"]]
+    spread = [
+        spread_column(metric, s) for s in ("n", "low", "high") if spread_column(metric, s) in rows
+    ]
+    joined = rows.merge(times, on=["method", "budget"])[
+        ["method", "k", metric, *spread, "ms_per_query"]
+    ]
     joined = joined.dropna(subset=[metric, "ms_per_query"])
     if joined.empty:
         return None
     hardware = ", ".join(
         sorted(set(results.bench.loc[results.bench["experiment"] == experiment, "hardware"]))
     )
-    fig, (ax,) = _figure(1, f"{experiment}: accuracy vs retrieval time\n({hardware})")
-    _method_curves(ax, joined, "ms_per_query", metric, order="k")
-    _log_axis(ax)
+    fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs retrieval time\n({hardware})")
+    seeds, points = _method_curves(ax, joined, "ms_per_query", metric, order="k")
+    log_axis(ax)
     ax.set_xlabel("ms per query (log scale, fastest engine)")
     ax.set_ylabel(metric_label(metric))
-    _legend(fig, [ax])
+    _note([ax], seeds)
+    legend(fig, [ax])
+    label_points(fig, ax, points)
     return fig
 
 
@@ -212,12 +204,14 @@ def accuracy_vs_bytes(results: Results, experiment: str) -> Figure | None:
     pts_all = pts_all[pts_all["bytes_per_doc"] > 0]
     if pts_all.empty:
         return None
-    fig, (ax,) = _figure(1, f"{experiment}: accuracy vs bytes per document")
-    _method_curves(ax, pts_all, "bytes_per_doc", metric, order="bytes_per_doc")
-    _log2_ticks(ax, pts_all["bytes_per_doc"])
+    fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs bytes per document")
+    seeds, points = _method_curves(ax, pts_all, "bytes_per_doc", metric, order="bytes_per_doc")
+    log2_ticks(ax, pts_all["bytes_per_doc"])
     ax.set_xlabel("bytes per document (log scale)")
     ax.set_ylabel(metric_label(metric))
-    _legend(fig, [ax])
+    _note([ax], seeds)
+    legend(fig, [ax])
+    label_points(fig, ax, points)
     return fig
 
 
@@ -234,7 +228,7 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
     if scaling.empty:
         return None
     hardware = ", ".join(sorted(set(scaling["hardware"])))
-    fig, (ax,) = _figure(1, f"{experiment}: retrieval time vs database size\n({hardware})")
+    fig, (ax,) = new_figure(1, f"{experiment}: retrieval time vs database size\n({hardware})")
     engines = sorted(set(scaling["engine"]))
     for (method, _budget, engine), line in scaling.groupby(["method", "budget", "engine"]):
         line = line.sort_values("n")
@@ -265,66 +259,10 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
                 label="memory-bandwidth floor (per engine)",
             )
     ax.set_xscale("log")
-    _log_axis(ax, "y")
+    log_axis(ax, "y")
     ax.set_xlabel("database size n (documents, log scale)")
     ax.set_ylabel("ms per query (log scale)")
-    _legend(fig, [ax])
-    return fig
-
-
-@styled
-def dead_latents_vs_k(results: Results) -> Figure | None:
-    """Fraction of latents dead at the end of training vs k, per sparse method, a panel
-    per experiment (dead = not active for the trainer's dead-latent threshold of steps)."""
-    t = results.training.dropna(subset=["dead_frac_end", "k"])
-    if t.empty:
-        return None
-    experiments = sorted(set(t["experiment"]))
-    fig, axes = _figure(len(experiments), "dead latents at the end of training")
-    for ax, experiment in zip(axes, experiments, strict=True):
-        rows = t[t["experiment"] == experiment]
-        for method in sorted_methods(rows["method"]):
-            pts = rows[rows["method"] == method].sort_values("k")
-            ax.plot(
-                pts["k"],
-                100 * pts["dead_frac_end"],
-                label=method_label(method),
-                **method_style(method),
-            )
-        _log2_ticks(ax, rows["k"])
-        ax.set_ylim(bottom=0)
-        ax.set_title(experiment)
-        ax.set_xlabel(K_AXIS)
-        ax.set_ylabel("dead latents (%)")
-    _legend(fig, axes)
-    return fig
-
-
-@styled
-def training_time(results: Results) -> Figure | None:
-    """Wall time of every fit, a panel per experiment (paper Fig. 1c); log axis because a
-    PCA or truncation fit takes milliseconds and a CSR fit minutes."""
-    t = results.training.dropna(subset=["fit_seconds"])
-    t = t[t["fit_seconds"] > 0]
-    if t.empty:
-        return None
-    experiments = sorted(set(t["experiment"]))
-    fig, axes = _figure(len(experiments), "training time per fit")
-    for ax, experiment in zip(axes, experiments, strict=True):
-        rows = t[t["experiment"] == experiment]
-        rows = rows.assign(_rank=[sorted_methods(rows["method"]).index(m) for m in rows["method"]])
-        rows = rows.sort_values(["_rank", "k"], na_position="last")
-        labels = [
-            method_label(m) + ("" if math.isnan(k) else f" k={k_label(k)}")
-            for m, k in zip(rows["method"], rows["k"], strict=True)
-        ]
-        y = np.arange(len(rows))[::-1]
-        ax.barh(y, rows["fit_seconds"], color=[method_style(m)["color"] for m in rows["method"]])
-        ax.set_yticks(y, labels)
-        ax.set_xscale("log")
-        ax.grid(axis="y", visible=False)
-        ax.set_title(f"{experiment} ({', '.join(sorted(set(rows['hardware'])))})", fontsize=7.5)
-        ax.set_xlabel("fit wall time (s, log scale)")
+    legend(fig, [ax])
     return fig
 
 
@@ -359,24 +297,28 @@ def accuracy_vs_h(results: Results) -> Figure | None:
     m = m[[key in sweeps for key in zip(m["method"], m["d"], strict=True)]]
     m = m.assign(_metric=[headline_metric(_experiment_rows(results, e)) for e in m["experiment"]])
     metrics = [x for x in dict.fromkeys(m["_metric"]) if x]
-    fig, axes = _figure(len(metrics), "accuracy vs hidden size h")
+    fig, axes = new_figure(len(metrics), "accuracy vs hidden size h")
     for ax, metric in zip(axes, metrics, strict=True):
         rows = m[m["_metric"] == metric].dropna(subset=[metric])
+        ranks: dict[str, int] = {}  # lines of one method told apart by dash and fill
         for (method, d, k), line in rows.groupby(["method", "d", "k"], dropna=False):
             line = line.groupby("h")[metric].mean()
             style = method_style(str(method))
+            rank = ranks[str(method)] = ranks.get(str(method), -1) + 1
             width = f" (d={k_label(d)})" if rows["d"].nunique() > 1 else ""
             ax.plot(
                 line.index,
                 100 * line.to_numpy(),
                 color=style["color"],
                 marker=style["marker"],
+                linestyle=ENGINE_LINESTYLES[rank % len(ENGINE_LINESTYLES)],
+                markerfacecolor=style["color"] if rank % 2 == 0 else "white",
                 label=f"{method_label(str(method))} k={k_label(k)}{width}",
             )
-        _log2_ticks(ax, rows["h"])
+        log2_ticks(ax, rows["h"])
         ax.set_xlabel("hidden size h (log scale)")
         ax.set_ylabel(metric_label(metric))
-    _legend(fig, axes)
+    legend(fig, axes)
     return fig
 
 
@@ -400,20 +342,3 @@ def build_figures(results: Results) -> Iterator[tuple[str, Figure]]:
         fig = make(results)
         if fig is not None:
             yield name, fig
-
-
-def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
-    """Write `<name>.png` and `<name>.pdf` atomically; metadata without dates, so the
-    same results give byte-identical PDFs (clean diffs when figures are committed)."""
-    out_dir = Path(out_dir)
-    written = []
-    with mpl.rc_context(RC):
-        for fmt, meta in (
-            ("png", {"Title": name, "Software": "csrbench.report"}),
-            ("pdf", {"Title": name, "Creator": "csrbench.report", "CreationDate": None}),
-        ):
-            path = out_dir / f"{name}.{fmt}"
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, metadata=meta)
-            written.append(path)
-    return written

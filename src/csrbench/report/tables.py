@@ -9,17 +9,17 @@ LaTeX (two decimals, as the paper prints). Layouts follow the paper:
   retrieval where the metrics exist, and retrieval time from the bench files;
 - Table 2 (image-text): a row per (method, k), Recall@{1,5,10} both directions.
 For the paper's own experiments the paper's numbers sit beside ours in "(paper)" columns.
+Every accuracy is a mean over seeds with its interval's half-width in a "±" column after
+it (`spread`); the caption says how many seeds and what the interval is. The tables of
+paired tests and of tuning are in `stat_tables`; `table` formats and writes them all.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from csrbench.atomic import write_text
 from csrbench.report import paper
 from csrbench.report.collect import Results
 from csrbench.report.labels import (
@@ -30,19 +30,18 @@ from csrbench.report.labels import (
     present,
     sorted_methods,
 )
+from csrbench.report.spread import (
+    SPREAD_SUFFIX,
+    half_width,
+    has_spread,
+    insert_spread_columns,
+    interval_of,
+    spread_caption,
+)
+from csrbench.report.stat_tables import significance_table, tuning_table
+from csrbench.report.table import Table
 
 PAPER_SUFFIX = " (paper)"
-
-
-@dataclass
-class Table:
-    """One table: `name` is the file stem under results/tables/."""
-
-    name: str
-    title: str
-    caption: str
-    frame: pd.DataFrame
-    digits: int = 2
 
 
 def _hardware(rows: pd.DataFrame) -> str:
@@ -85,17 +84,20 @@ def budget_table(results: Results, experiment: str, metric: str, name: str, titl
         index.append(full_label)
     columns: list[str] = []
     frame = pd.DataFrame(index=pd.Index(index, name="k"), dtype=float)
+    spread = has_spread(rows, [metric])
     for method in sorted_methods(set(rows["method"]) | set(ref["method"])):
         mine = rows[rows["method"] == method]
         col = method_label(method)
         frame[col] = math.nan
+        frame[col + SPREAD_SUFFIX] = math.nan
         for _, r in mine.iterrows():
             is_full = math.isnan(r["k"]) or (d is not None and int(r["k"]) == d)
-            if not math.isnan(r["k"]) and str(int(r["k"])) in frame.index:
-                frame.loc[str(int(r["k"])), col] = 100 * r[metric]
-            if is_full and full_label in frame.index:
-                frame.loc[full_label, col] = 100 * r[metric]
-        columns.append(col)
+            cells = [str(int(r["k"]))] if not math.isnan(r["k"]) else []
+            cells += [full_label] if is_full else []
+            for cell in (c for c in cells if c in frame.index):
+                frame.loc[cell, col] = 100 * r[metric]
+                frame.loc[cell, col + SPREAD_SUFFIX] = half_width(r, metric)
+        columns += [col, col + SPREAD_SUFFIX] if spread else [col]
         theirs = ref[ref["method"] == method]
         if len(theirs):
             pcol = col + PAPER_SUFFIX
@@ -103,11 +105,12 @@ def budget_table(results: Results, experiment: str, metric: str, name: str, titl
             for _, r in theirs.iterrows():
                 frame.loc[full_label if pd.isna(r["k"]) else str(int(r["k"])), pcol] = r["value"]
             columns.append(pcol)
-        if mine.empty:  # a paper-only method: keep its paper column, drop our empty one
-            columns.remove(col)
+        if mine.empty:  # a paper-only method: keep its paper column, drop our empty ones
+            columns = [c for c in columns if c not in (col, col + SPREAD_SUFFIX)]
     caption = (
         f"{metric_label(metric)} of '{experiment}' by budget k (active dims; MRL and the "
         f"baselines keep m = k dims), with the full embedding in the last row. "
+        f"{spread_caption(rows, [metric])} "
         f"{_provenance(experiment, [metric])} Measured on {_hardware(rows)}."
     )
     return Table(name, title, caption, frame[columns])
@@ -143,7 +146,8 @@ def _add_paper_columns(
             )
             for method, k in zip(rows["method"], rows["k"], strict=True)
         ]
-        frame.insert(frame.columns.get_loc(col) + 1, col + PAPER_SUFFIX, values)
+        after = col + SPREAD_SUFFIX if col + SPREAD_SUFFIX in frame.columns else col
+        frame.insert(frame.columns.get_loc(after) + 1, col + PAPER_SUFFIX, values)
     return frame
 
 
@@ -185,6 +189,8 @@ def text_table(results: Results, experiment: str) -> Table:
     wanted = {m: c for m, c in TEXT_COLUMNS.items() if present(rows, m)}
     rows = _per_method_rows(rows)
     frame = pd.DataFrame({c: 100 * rows[m] for m, c in wanted.items()}, index=rows.index)
+    if has_spread(rows, wanted):
+        frame = insert_spread_columns(frame, rows, wanted)
     times = retrieval_times(results, experiment)
     timing = ""
     if not times.empty:
@@ -215,7 +221,8 @@ def text_table(results: Results, experiment: str) -> Table:
                 "are noise (see the database-size sweep for speed)."
             )
     caption = (
-        f"Text tasks of '{experiment}' (%), per method and budget k.{timing} "
+        f"Text tasks of '{experiment}' (%), per method and budget k. "
+        f"{spread_caption(rows, wanted)}{timing} "
         f"{_provenance(experiment, list(wanted))} Measured on {_hardware(rows)}."
     )
     return Table(f"{experiment}_text", f"Text tasks: {experiment}", caption, frame)
@@ -232,40 +239,62 @@ def crossmodal_table(results: Results, experiment: str) -> Table:
     wanted = {m: c for m, c in CROSSMODAL_COLUMNS.items() if present(rows, m)}
     rows = _per_method_rows(rows)
     frame = pd.DataFrame({c: 100 * rows[m] for m, c in wanted.items()}, index=rows.index)
+    if has_spread(rows, wanted):
+        frame = insert_spread_columns(frame, rows, wanted)
     frame = _add_paper_columns(frame, rows, experiment, wanted)
     caption = (
         f"Image-text retrieval of '{experiment}', Recall@K (%), image->text (I2T) and "
-        f"text->image (T2I), per method and budget k. {_provenance(experiment, list(wanted))} "
-        f"Measured on {_hardware(rows)}."
+        f"text->image (T2I), per method and budget k. {spread_caption(rows, wanted)} "
+        f"{_provenance(experiment, list(wanted))} Measured on {_hardware(rows)}."
     )
     return Table(f"{experiment}_image_text", f"Image-text Recall@K: {experiment}", caption, frame)
 
 
 def training_table(results: Results) -> Table | None:
-    """One row per fit: wall time, final dead-latent fraction, steps, throughput."""
+    """One row per (experiment, method, budget): seeds fitted, then the mean over seeds of
+    wall time and final dead-latent fraction, each with its interval's half-width, steps
+    and throughput."""
     t = results.training
     if t.empty:
         return None
-    t = t.assign(_rank=[sorted_methods(t["method"]).index(m) for m in t["method"]])
-    t = t.sort_values(["experiment", "_rank", "k"], na_position="last")
+    keys = ["experiment", "method", "budget"]
+    records = []
+    for (experiment, method, _budget), fits in t.groupby(keys, sort=False):
+        fit_s, fit_h, _ = interval_of(fits["fit_seconds"])
+        dead, dead_h, _ = interval_of(fits["dead_frac_end"])
+        records.append(
+            {
+                "experiment": experiment,
+                "method": method,
+                "k": fits["k"].iloc[0],
+                "seeds": len(fits),
+                "fit s": fit_s,
+                "fit s" + SPREAD_SUFFIX: fit_h,
+                "dead latents (%)": 100 * dead,
+                "dead latents (%)" + SPREAD_SUFFIX: 100 * dead_h,
+                "steps": fits["steps"].max(),
+                "samples/s": fits["samples_per_s"].mean(),
+                "hardware": "; ".join(sorted(set(fits["hardware"]))),
+            }
+        )
+    fits = pd.DataFrame(records)
+    fits["_rank"] = [sorted_methods(fits["method"]).index(m) for m in fits["method"]]
+    fits = fits.sort_values(["experiment", "_rank", "k"], na_position="last")
     index = pd.MultiIndex.from_arrays(
-        [t["experiment"], [method_label(m) for m in t["method"]], [k_label(k) for k in t["k"]]],
+        [
+            fits["experiment"],
+            [method_label(m) for m in fits["method"]],
+            [k_label(k) for k in fits["k"]],
+        ],
         names=["experiment", "method", "k"],
     )
-    frame = pd.DataFrame(
-        {
-            "fit s": t["fit_seconds"].to_numpy(),
-            "dead latents (%)": 100 * t["dead_frac_end"].to_numpy(),
-            "steps": t["steps"].astype("Int64").array,
-            "samples/s": t["samples_per_s"].to_numpy(),
-            "hardware": t["hardware"].to_numpy(),
-        },
-        index=index,
-    )
+    frame = fits.drop(columns=["experiment", "method", "k", "_rank"]).set_index(index)
+    frame["steps"] = frame["steps"].astype("Int64")
     caption = (
-        "Every fit: wall time of the fit, the fraction of latents dead at the end of training "
-        "(sparse methods), optimiser steps and samples per second. k = full: one fit serves "
-        "every budget."
+        "Every fit, averaged over its training seeds ('seeds'): wall time of the fit, the "
+        "fraction of latents dead at the end of training (sparse methods), optimiser steps "
+        "and samples per second. '±' is the half-width of the 95% Student-t interval of the "
+        "mean over seeds, blank for one seed. k = full: one fit serves every budget."
     )
     return Table("training", "Training", caption, frame)
 
@@ -300,76 +329,11 @@ def build_tables(results: Results) -> list[Table]:
             tables.append(crossmodal_table(results, experiment))
         if any(present(rows, m) for m in TEXT_COLUMNS):
             tables.append(text_table(results, experiment))
+    for experiment in sorted(set(results.compare["experiment"])):
+        tables.append(significance_table(results, experiment))
+    for experiment in sorted(set(results.tuning["experiment"])):
+        tables.append(tuning_table(results, experiment))
     training = training_table(results)
     if training is not None:
         tables.append(training)
     return tables
-
-
-def formatted(table: Table, missing: str = "") -> pd.DataFrame:
-    """The table flattened (index levels become columns) with every cell as text:
-    floats at `table.digits` decimals, integers as integers, missing values as `missing`."""
-    flat = table.frame.reset_index()
-    out = pd.DataFrame(index=flat.index)
-    for col in flat.columns:
-        values = flat[col]
-        if pd.api.types.is_float_dtype(values):
-            out[col] = [missing if pd.isna(v) else f"{v:.{table.digits}f}" for v in values]
-        else:
-            out[col] = [missing if pd.isna(v) else str(v) for v in values]
-    return out
-
-
-def _numeric_columns(table: Table) -> set[str]:
-    flat = table.frame.reset_index()
-    return {c for c in flat.columns if pd.api.types.is_numeric_dtype(flat[c])}
-
-
-def to_markdown(table: Table) -> str:
-    cells = formatted(table)
-    numeric = _numeric_columns(table)
-    align = ["right" if c in numeric else "left" for c in cells.columns]
-    body = cells.to_markdown(index=False, disable_numparse=True, colalign=align)
-    return f"## {table.title}\n\n{table.caption}\n\n{body}\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters (pandas escapes cells, not the caption)."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
-
-
-def to_latex(table: Table) -> str:
-    cells = formatted(table, missing="--")
-    numeric = _numeric_columns(table)
-    label = "tab:" + "".join(c if c.isalnum() else "-" for c in table.name)
-    return cells.to_latex(
-        index=False,
-        caption=latex_escape(table.caption),
-        label=label,
-        escape=True,
-        column_format="".join("r" if c in numeric else "l" for c in cells.columns),
-    )
-
-
-def write_table(table: Table, out_dir: str | Path) -> list[Path]:
-    """Write `<name>.csv`, `.md` and `.tex` under `out_dir`, each atomically."""
-    out_dir = Path(out_dir)
-    return [
-        write_text(out_dir / f"{table.name}.csv", table.frame.to_csv()),
-        write_text(out_dir / f"{table.name}.md", to_markdown(table)),
-        write_text(out_dir / f"{table.name}.tex", to_latex(table)),
-    ]

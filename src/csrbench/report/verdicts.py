@@ -6,14 +6,24 @@ each comparison into a win (significant, CSR ahead), a loss (significant, CSR be
 a level result (not significant after the Holm adjustment), and says so with the
 difference in points and the adjusted p-value. A reader sees where CSR loses as plainly
 as where it wins.
+
+`write_verdicts` puts each experiment's lines in `results/tables/{experiment}_verdicts.md`
+(an opening line naming the primary metric, the seeds and the test, then one bullet per
+method and axis); `files.VerdictText` reads that file back for the Snakemake report's
+captions. The text is Markdown that is also valid reStructuredText (the captions' format).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from csrbench.atomic import write_text
+from csrbench.report.collect import Results
+from csrbench.report.files import VERDICTS_SUFFIX
 from csrbench.report.labels import method_label, metric_label, sorted_methods
+from csrbench.report.spread import seed_counts, seeds_phrase
 
 
 def _p(p: float) -> str:
@@ -51,9 +61,29 @@ def pair_sentence(reference: str, other: str, axis: str, rows: list[dict[str, An
     return f"At {axis_name}, {ref} vs {oth} " + ", ".join(p for p in parts if p) + "."
 
 
-def verdicts(compare: dict[str, Any], metrics: Iterable[str] | None = None) -> list[str]:
-    """Markdown lines for one experiment: a header sentence, then one bullet per
-    (metric, axis, other method), primary metric first."""
+def opening(compare: dict[str, Any], seeds: Mapping[str, int] | None = None) -> str:
+    """The first line: primary metric, seeds per method, and the test behind every bullet."""
+    ref = method_label(compare["reference"])
+    primary = compare.get("primary_metric")
+    seeds_text = seeds_phrase(dict(seeds)) if seeds else "not recorded"
+    return (
+        f"Primary metric: {metric_label(primary) if primary else 'none'}. "
+        f"Seeds: {seeds_text}. "
+        f"Test: paired tests of {ref} against every other method on the test items "
+        f"({compare['test']}; {compare['n_resamples']} resamples; p-values "
+        f"{compare['correction']}, significant at {compare['alpha']}). "
+        f"Differences are {ref} minus the other method, in points of the metric."
+    )
+
+
+def verdicts(
+    compare: dict[str, Any],
+    metrics: Iterable[str] | None = None,
+    seeds: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Markdown lines for one experiment: the opening line, then per metric (primary
+    first) a label and one bullet per (axis, other method). `seeds`: method -> number of
+    seeds behind its scores, for the opening line. [] when there is no comparison."""
     rows = compare.get("comparisons") or []
     if not rows:
         return []
@@ -63,14 +93,9 @@ def verdicts(compare: dict[str, Any], metrics: Iterable[str] | None = None) -> l
         wanted = set(metrics)
         names = [m for m in names if m in wanted]
     ref = compare["reference"]
-    lines = [
-        f"Paired tests of {method_label(ref)} against every other method on the test "
-        f"items, per-item scores averaged over seeds ({compare['test']}; "
-        f"{compare['n_resamples']} resamples; p-values {compare['correction']}, "
-        f"significant at {compare['alpha']}). Differences are in points of the metric."
-    ]
+    lines = [opening(compare, seeds)]
     for metric in names:
-        lines.append(f"\n{metric_label(metric)}:")
+        lines.append(f"\n{metric_label(metric)}:\n")
         for axis in ("k", "bytes"):
             chosen = [r for r in rows if r["metric"] == metric and r["axis"] == axis]
             for other in sorted_methods(r["b"]["method"] for r in chosen):
@@ -79,3 +104,26 @@ def verdicts(compare: dict[str, Any], metrics: Iterable[str] | None = None) -> l
                 )
                 lines.append(f"- {pair_sentence(ref, other, axis, mine)}")
     return lines
+
+
+def verdict_text(results: Results, experiment: str) -> str:
+    """The text of `{experiment}_verdicts.md`: `verdicts` of the experiment's compare file
+    with its methods' seed counts, or one line saying that no comparison was made."""
+    compare = results.compare_files[experiment]
+    rows = results.metrics[results.metrics["experiment"] == experiment]
+    lines = verdicts(compare, seeds=seed_counts(rows))
+    if not lines:
+        lines = [
+            f"No paired comparison for '{experiment}': its compare file lists none (no "
+            f"per-item scores, or no {method_label(compare.get('reference', 'csr'))} run)."
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_verdicts(results: Results, out_dir: str | Path) -> list[Path]:
+    """Write `{experiment}_verdicts.md` under `out_dir` for every experiment with a
+    compare file; returns the paths written."""
+    return [
+        write_text(Path(out_dir) / f"{e}{VERDICTS_SUFFIX}", verdict_text(results, e))
+        for e in sorted(results.compare_files)
+    ]
