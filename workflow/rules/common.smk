@@ -285,7 +285,7 @@ def scaling_mem_mb(wildcards, input, attempt):
 
 
 # ---- report (rules/report.smk): tables and figures from result JSON files alone ----
-from csrbench.report.files import result_files
+from csrbench.report.files import VerdictText, result_files
 
 TRAINING_SUMMARY = (
     "results/models/{experiment}/{method}/{budget}/seed{seed}/summary.json"
