@@ -26,9 +26,6 @@ rule figures:
             caption="../report/figures.rst",
             category="Figures",
         ),
-    params:
-        # each experiment's generated verdicts open its captions in `snakemake --report`
-        verdicts=VerdictText("results/tables"),
     log:
         "logs/report/figures.log",
     benchmark:
@@ -40,6 +37,9 @@ rule figures:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        # each experiment's generated verdicts open its captions in `snakemake --report`
+        verdicts=VerdictText("results/tables"),
     script:
         "../../scripts/report.py"
 
