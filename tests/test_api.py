@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import load_file
 
 import csrbench
@@ -23,12 +22,7 @@ FAST = {"batch_size": 64, "epochs": 1, "progress": False, "h": 64, "k_aux": 16}
 FAST_MRL = {"batch_size": 64, "epochs": 1, "progress": False}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(n: int = 192, d: int = 16, seed: int = 0) -> np.ndarray:

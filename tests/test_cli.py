@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from csrbench.cli import main, parse_params, read_array
@@ -27,12 +26,7 @@ FAST = ["--param", "epochs=1", "--param", "batch_size=64", "--param", "progress=
 SMALL = [*FAST, "--param", "h=64", "--param", "k_aux=16"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

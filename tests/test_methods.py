@@ -27,14 +27,7 @@ from csrbench.methods.data import prepare_data
 from csrbench.methods.params import CSRParams
 from csrbench.store import FieldEmbeddings, SplitEmbeddings
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread is faster and far steadier than two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TRAIN = {"batch_size": 64, "epochs": 1, "progress": False}

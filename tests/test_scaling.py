@@ -42,12 +42,7 @@ ROW_KEYS = {
 BANDWIDTH = {"cpu_gbs": 10.0, "numpy_gbs": 8.0, "torch_gbs": 10.0}  # fixed: no 1 GiB buffer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # a shared 2-core machine: keep the engines to one thread each
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def within_binomial_tolerance(codes: SparseCodes, freq: np.ndarray, k: int) -> np.ndarray:

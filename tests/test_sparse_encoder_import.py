@@ -22,12 +22,7 @@ SparseAutoEncoder = pytest.importorskip(
 SAE_TYPE = "sentence_transformers.sparse_encoder.modules.sparse_auto_encoder.SparseAutoEncoder"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sae(d: int = 16, h: int = 64, k: int = 4, normalize: bool = False) -> SparseAutoEncoder:

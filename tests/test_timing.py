@@ -21,12 +21,7 @@ from csrbench.timing import EngineTiming, PeakRSS, batches, read_bandwidth, time
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # a shared 2-core machine: keep the engines to one thread each
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_batches_are_consecutive_views() -> None:

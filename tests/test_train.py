@@ -13,14 +13,7 @@ from csrbench.methods import build_params, fit
 from csrbench.store import FieldEmbeddings, SplitEmbeddings
 from csrbench.train import TrainConfig, steps_per_epoch, train, write_log
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread is faster and far steadier than two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 FAST = {"h": 96, "batch_size": 64, "epochs": 2, "progress": False, "k_aux": 16}

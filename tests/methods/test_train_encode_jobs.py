@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from csrbench.codes import SparseCodes
 from csrbench.codesdir import CodesDir
@@ -21,12 +20,7 @@ SUMMARY_KEYS = ["d", "embeddings", "fit_seconds", "h", "hardware", "k", "method"
 SUMMARY_KEYS += ["seed", "training"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _paired_split(path: Path, n: int, seed: int) -> Path:

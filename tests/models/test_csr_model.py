@@ -9,14 +9,7 @@ import torch.nn.functional as F
 from csrbench.losses import auxk_loss
 from csrbench.models.csr import CSR, _GatherLinear, codes_to_dense, topk_stable
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread is faster and far steadier than two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(d: int = 16, h: int = 64, k: int = 4, tied: bool = True, seed: int = 0) -> CSR:
