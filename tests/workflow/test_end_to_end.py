@@ -34,6 +34,27 @@ def test_every_stage_wrote_its_outputs(finished_run, wf) -> None:
                 )
 
 
+def test_seeds_validation_tuning_and_comparisons(finished_run) -> None:
+    workdir, _ = finished_run
+    res = workdir / "results"
+    emb = res / "embeddings" / "pycode" / "minilm"
+    ids = {s: set(np.load(emb / s / "doc.ids.npy")) for s in ("train", "val", "test")}
+    assert ids["val"] and not ids["val"] & ids["train"] and not ids["val"] & ids["test"]
+    csr = json.loads((res / "metrics" / "pycode" / "csr" / "k8.json").read_text())
+    assert csr["seeds"] == [0, 1] and len(csr["per_seed"]["ndcg@10"]) == 2
+    assert csr["spread"]["ndcg@10"]["low"] <= csr["metrics"]["ndcg@10"]
+    assert csr["validation"]["rows"]["val"]["doc"] == len(ids["val"])
+    tuned = json.loads((res / "tune" / "pycode" / "csr.json").read_text())
+    assert tuned["n_trials"] == 2 and tuned["metric"] == "ndcg@10"
+    summary = json.loads(
+        (res / "models" / "pycode" / "csr" / "k8" / "seed1" / "summary.json").read_text()
+    )
+    assert summary["tuned"] == tuned["chosen"] and summary["seed"] == 1
+    compare = json.loads((res / "compare" / "pycode.json").read_text())
+    pairs = {(r["axis"], r["budget"], r["b"]["method"]) for r in compare["comparisons"]}
+    assert {("k", 8, "mrl"), ("k", 32, "mrl"), ("k", 8, "trunc")} <= pairs
+
+
 def test_metrics_are_not_trivial(finished_run) -> None:
     workdir, _ = finished_run
     metrics = workdir / "results" / "metrics"
@@ -66,8 +87,11 @@ def test_config_change_reruns_only_what_depends_on_it(finished_run, wf) -> None:
     assert wildcards, proc.stdout
     assert all("digits" not in line for line in wildcards), wildcards
     exp = cfg["experiments"]["pycode"]
-    pycode_codes = sum(1 if m == "full" else len(exp["k"]) for m in exp["methods"])
+    # per seed for the trained methods (2 seeds in the test config), once otherwise
+    seeds = {"full": 1, "csr": 2, "mrl": 2, "trunc": 1}
+    pycode_codes = sum((1 if m == "full" else len(exp["k"])) * seeds[m] for m in exp["methods"])
     assert jobs["evaluate"] == pycode_codes
+    assert jobs["tune"] == 2  # csr and mrl are tuned on the re-embedded validation split
 
 
 def test_bench_job_times_every_engine_on_real_codes(finished_run, tmp_path) -> None:
@@ -77,7 +101,7 @@ def test_bench_job_times_every_engine_on_real_codes(finished_run, tmp_path) -> N
     res = workdir / "results"
     out = tmp_path / "speed.json"
     result = bench_job(
-        res / "codes" / "pycode" / "csr" / "k8",
+        res / "codes" / "pycode" / "csr" / "k8" / "seed0",
         res / "embeddings" / "pycode" / "minilm" / "test",
         "train",
         "test",

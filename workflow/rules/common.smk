@@ -242,9 +242,9 @@ def experiment_split_embeddings(wildcards):
 
 
 def train_threads(wildcards):
-    """Trained methods get 4 threads (capped by --cores); a closed-form fit (pca) or none
-    (full, trunc) is a second of work, so it takes one and runs beside another job."""
-    return 4 if method_spec(wildcards.method).trainable else 1
+    """Trained methods get `train.threads` (capped by --cores); a closed-form fit (pca) or
+    none (full, trunc) is a second of work, so it takes one and runs beside another job."""
+    return config["train"]["threads"] if method_spec(wildcards.method).trainable else 1
 
 
 def train_mem_mb(wildcards, attempt):
