@@ -243,7 +243,8 @@ def experiment_split_embeddings(wildcards):
 
 def train_threads(wildcards):
     """Trained methods get `train.threads` (capped by --cores); a closed-form fit (pca) or
-    none (full, trunc) is a second of work, so it takes one and runs beside another job."""
+    none (full, trunc) is a second of work, so it takes one and runs beside another job.
+    """
     return config["train"]["threads"] if method_spec(wildcards.method).trainable else 1
 
 
