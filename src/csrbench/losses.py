@@ -42,18 +42,29 @@ def auxk_loss(residual_hat: Tensor | None, residual: Tensor) -> Tensor:
     return normalized_mse(residual_hat, residual.detach())
 
 
-def auxk_loss_paper(residual_hat: Tensor | None, residual: Tensor, pre_bias: Tensor) -> Tensor:
+def auxk_loss_paper(
+    residual_hat: Tensor | None, residual: Tensor, pre_bias: Tensor, fields: int = 1
+) -> Tensor:
     """AuxK as the paper's (and Gao et al.'s) code writes it: normalised MSE between
     W_dec z_aux + b_pre and e + b_pre.detach(), z_aux = 0 when nothing is dead.
 
     Same value as `auxk_loss` when latents are dead, but the pre-bias also receives this
     loss's gradient, and with no dead latent the loss is mean(e^2)/var(e), not zero, and
-    still moves the pre-bias towards the mean residual. Kept for like-for-like comparisons
-    with the paper's code (the benchmark uses it).
+    still moves the pre-bias towards the mean residual. A batch that stacks `fields`
+    equal-sized fields (queries over documents) is normalised field by field and the
+    fields' losses averaged, as the official text code does: a query's residual is then
+    not scaled by the documents' variance.
     """
     hat = residual_hat if residual_hat is not None else torch.zeros_like(residual)
     b = pre_bias.float()
-    return normalized_mse(hat.float() + b, residual.detach().float() + b.detach()).nan_to_num(0.0)
+    hat, target = hat.float() + b, residual.detach().float() + b.detach()
+    if fields < 1 or len(target) % fields:
+        raise ValueError(f"a batch of {len(target)} rows does not split into {fields} fields")
+    losses = [
+        normalized_mse(h, t).nan_to_num(0.0)
+        for h, t in zip(hat.chunk(fields), target.chunk(fields), strict=True)
+    ]
+    return torch.stack(losses).mean()
 
 
 def normalize_code_values(vals: Tensor, eps: float = 1e-12) -> Tensor:

@@ -17,7 +17,7 @@ from csrbench.methods import Budget, load
 from csrbench.store import SplitWriter
 
 SUMMARY_KEYS = ["d", "embeddings", "fit_seconds", "h", "hardware", "k", "method", "n_train"]
-SUMMARY_KEYS += ["seed", "training"]
+SUMMARY_KEYS += ["seed", "training", "tuned"]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

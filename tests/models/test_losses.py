@@ -3,6 +3,7 @@ similarities equal dense ones, masks and normalisers do what they say."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -92,3 +93,23 @@ def test_paper_form_auxk_matches_residual_form_value_but_also_trains_the_pre_bia
     assert float(paper.detach()) > 0
     (g,) = torch.autograd.grad(paper, b)
     assert g.abs().sum() > 0
+
+
+def test_paper_form_auxk_normalises_each_field_by_its_own_variance():
+    """Official text code: 0.5 * (nmse(queries) + nmse(documents)), not one pooled nmse."""
+    from csrbench.losses import auxk_loss_paper
+
+    torch.manual_seed(1)
+    q, d = torch.randn(8, 4), 10 * torch.randn(8, 4)  # documents' residuals 100x the variance
+    q_hat, d_hat = torch.randn(8, 4), torch.randn(8, 4)
+    b = torch.zeros(4)
+
+    def nmse(h, t):
+        return ((h - t) ** 2).mean() / ((t - t.mean(0)) ** 2).mean()
+
+    per_field = auxk_loss_paper(torch.cat([q_hat, d_hat]), torch.cat([q, d]), b, fields=2)
+    assert torch.allclose(per_field, (nmse(q_hat, q) + nmse(d_hat, d)) / 2)
+    pooled = auxk_loss_paper(torch.cat([q_hat, d_hat]), torch.cat([q, d]), b)
+    assert not torch.allclose(per_field, pooled, rtol=0.05)
+    with pytest.raises(ValueError, match="does not split into 2 fields"):
+        auxk_loss_paper(None, torch.randn(5, 4), b, fields=2)

@@ -136,7 +136,8 @@ class CSRObjective:
         loss_multi = mse(x_hat + parts[1], x) if k_top > k else loss_k
         e_hat = parts[-1] if n_aux else None
         if self.p.auxk_form == "paper":
-            loss_aux = auxk_loss_paper(e_hat, (x - x_hat).detach(), model.pre_bias)
+            fields = 1 if src is None else 2  # a paired batch stacks queries over documents
+            loss_aux = auxk_loss_paper(e_hat, (x - x_hat).detach(), model.pre_bias, fields)
         else:
             loss_aux = auxk_loss(e_hat, (x - x_hat).detach())
         loss_c = x.new_zeros(())
