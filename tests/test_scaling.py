@@ -255,7 +255,9 @@ def test_bad_scaling_config_names_the_key(scaling: dict, match: str) -> None:
 
 
 def test_scaling_defaults_are_filled() -> None:
-    cfg = validate_config(yaml.safe_load((ROOT / "config" / "test.yaml").read_text()))
+    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    cfg["evaluate"]["scaling"] = {}
+    cfg = validate_config(cfg)
     assert cfg["evaluate"]["scaling"] == {
         "enabled": True,
         "gpu_sizes": [100_000, 1_000_000, 10_000_000],

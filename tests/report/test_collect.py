@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,9 @@ def test_verdict_text_follows_table_and_figure_names(tmp_path: Path) -> None:
     assert v.for_name("digits-widest_knn1") == ""  # no such experiment's verdicts
     assert v.for_name("training") == "" and v.for_name("dead_latents_vs_k") == ""
     assert repr(v) == f"VerdictText(tables_dir='{tmp_path}')"  # constant: no rerun
+    # a job script's preamble unpickles it without importing csrbench (a plain str)
+    assert pickle.loads(pickle.dumps(v)) == str(tmp_path)
+    assert b"csrbench" not in pickle.dumps(v)
 
 
 @pytest.mark.parametrize("make", [False, True])

@@ -120,6 +120,14 @@ class VerdictText:
         text = (Path(self.tables_dir) / f"{experiment}{VERDICTS_SUFFIX}").read_text()
         return rst_escape(text.strip())
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        """Pickled as its folder's path, a plain str: Snakemake pickles every rule
+        parameter into the job script's preamble, and unpickling this class there would
+        import the installed csrbench before the script's `_srcpath` puts the checkout's
+        src/ first. The job never reads it; only report captions do, in Snakemake's own
+        process."""
+        return (str, (self.tables_dir,))
+
 
 # characters reStructuredText would read as markup inside the verdicts' plain sentences:
 # `nDCG@10` becomes a mail link, `word_` a reference, `*` emphasis
