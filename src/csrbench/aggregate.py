@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from csrbench.atomic import write_json
+from csrbench.atomic import write_json, write_text
 from csrbench.stats import seed_interval
 
 # counts, not scores: the same for every seed, never averaged
@@ -61,9 +61,17 @@ def aggregate(seed_results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def aggregate_job(seed_files: Sequence[str | Path], out_path: str | Path) -> dict[str, Any]:
-    """Read the per-seed JSON files, write the aggregate atomically, return it."""
+def aggregate_job(
+    seed_files: Sequence[str | Path], out_path: str | Path, log: str | Path | None = None
+) -> dict[str, Any]:
+    """Read the per-seed JSON files, write the aggregate atomically, return it.
+
+    The workflow runs this inside Snakemake's own process, so it writes its one log line
+    to `log` itself rather than redirecting the process's streams.
+    """
     records = [json.loads(Path(p).read_text()) for p in seed_files]
     result = aggregate(sorted(records, key=lambda r: r.get("seed", 0)))
     write_json(out_path, result)
+    if log is not None:
+        write_text(log, f"seeds {result['seeds']}: {result['metrics']}\n")
     return result

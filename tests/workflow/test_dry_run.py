@@ -27,8 +27,10 @@ def test_imagenet_config_plans_embeddings(tmp_path: Path, wf) -> None:
     # default methods: csr and sae per k (4 each) and mrl, each over 3 seeds; full,
     # trunc, pca once (deterministic)
     assert jobs["train"] == (4 + 4 + 1) * 3 + 3
-    # codes and metrics per seed: csr, sae, mrl at 4 k x 3 seeds; trunc, pca at 4 k; full
-    assert jobs["evaluate"] == jobs["encode"] == 3 * 4 * 3 + 2 * 4 + 1
+    # codes and metrics (one job) per seed: csr, sae, mrl at 4 k x 3 seeds; trunc, pca at
+    # 4 k; full
+    assert jobs["evaluate"] == 3 * 4 * 3 + 2 * 4 + 1
+    assert "encode" not in jobs
     assert jobs["aggregate"] == jobs["bench"] == 1 + 5 * 4  # one per (method, budget)
     assert jobs["compare"] == 1
     for split in ("train", "val", "test"):
@@ -134,7 +136,7 @@ def test_a_tuned_method_trains_with_its_tuning_choice(tmp_path: Path, wf) -> Non
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     trains = [j for j in _jobs(proc.stdout) if j["rule"] == "train"]
     csr = [j for j in trains if "results/models/pycode/csr/" in j["output"]]
-    assert len(csr) == 4 * 3  # 4 budgets x 3 seeds
+    assert len(csr) == len(cfg["experiments"]["pycode"]["k"]) * 3  # budgets x 3 seeds
     assert all("results/tune/pycode/csr.json" in j["input"] for j in csr)
     pca = [j for j in trains if "results/models/pycode/pca/" in j["output"]]
     assert len(pca) == 1 and "results/tune" not in pca[0]["input"]

@@ -1,5 +1,6 @@
 # Config validation and target lists. Kept import-light (no torch) so that parsing the
 # workflow, and a `snakemake` that has nothing to do, stays well under a few seconds.
+from csrbench.aggregate import aggregate_job
 from csrbench.config import ConfigError, load_schema, tune_budget, validate_config
 from csrbench.methods.budget import CODES_BUDGET_PATTERN, MODEL_BUDGET_PATTERN, Budget
 from csrbench.methods.registry import method_spec
@@ -45,7 +46,7 @@ def experiment_splits(exp):
 
 
 def coded_splits(exp):
-    """The splits `encode` and `evaluate` read: never validation (only `tune` reads it)."""
+    """The splits `evaluate` encodes and reads: never validation (only `tune` reads it)."""
     return sorted({exp["train_split"], exp["eval_split"]})
 
 
@@ -201,6 +202,11 @@ def seed_metrics(wildcards):
     return files
 
 
+def seed_inputs(inputs):
+    """The per-seed metric JSON files among an aggregate job's inputs."""
+    return [path for name, path in inputs.items() if name.startswith("seed")]
+
+
 def experiment_metrics(wildcards):
     """Every aggregate metric file of one experiment, and the per-item scores of each of
     its seeds (the comparisons' input)."""
@@ -234,7 +240,7 @@ def all_speed():
 
 
 def experiment_split_embeddings(wildcards):
-    """{split: embeddings dir} for every split `encode` and `evaluate` read."""
+    """{split: embeddings dir} for every split `evaluate` encodes and reads."""
     exp = config["experiments"][wildcards.experiment]
     return {
         s: experiment_embeddings(wildcards.experiment, s) for s in coded_splits(exp)

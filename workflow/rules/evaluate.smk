@@ -1,14 +1,14 @@
 rule evaluate:
-    """Score one (method, budget, seed) of an experiment on its test split: every metric its
-    data supports, with the per-item scores behind each mean."""
+    """Encode an experiment's splits with one fitted method at one budget and seed, and
+    score the codes on the test split: every metric its data supports, with the per-item
+    scores behind each mean. One job does both because each is a second of work next to
+    the process and torch start-up; the codes stay cached for `bench` and `scaling`."""
     input:
         unpack(
-            lambda w: {
-                "codes": CODES.format(**w),
-                **experiment_split_embeddings(w),
-            }
+            lambda w: {"model": model_for_codes(w), **experiment_split_embeddings(w)}
         ),
     output:
+        codes=directory(CODES),
         metrics="results/metrics/{experiment}/{method}/{cbudget}/seed{seed}.json",
         scores="results/metrics/{experiment}/{method}/{cbudget}/seed{seed}.items.npz",
     log:
@@ -22,6 +22,7 @@ rule evaluate:
         mem_mb=train_mem_mb,
         runtime=120,
     params:
+        k=lambda w: Budget.parse(w.cbudget).k,
         train_split=lambda w: config["experiments"][w.experiment]["train_split"],
         eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
         splits=lambda w: sorted(experiment_split_embeddings(w)),
@@ -31,7 +32,9 @@ rule evaluate:
 
 
 rule aggregate:
-    """One (method, budget)'s metrics over its seeds: mean, std and 95% interval."""
+    """One (method, budget)'s metrics over its seeds: mean, std and 95% interval. Runs in
+    Snakemake's own process (a run block): reading a few JSON files costs less than
+    starting a Python, and there are dozens of these jobs."""
     input:
         unpack(seed_metrics),
     output:
@@ -41,14 +44,12 @@ rule aggregate:
     benchmark:
         "benchmarks/aggregate/{experiment}/{method}/{cbudget}.tsv"
     localrule: True
-    conda:
-        "../../envs/csrbench.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    script:
-        "../../scripts/aggregate.py"
+    run:
+        aggregate_job(seed_inputs(input), output[0], log=log[0])
 
 
 rule compare:

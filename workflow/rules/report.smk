@@ -2,7 +2,7 @@
 #
 # Two rules write the same outputs. `figures` reads every result JSON on disk, each
 # flagged before_update so that Snakemake seeks no producer for it: on a fresh clone
-# with committed results it plans only itself (no embed, train, encode, evaluate or
+# with committed results it plans only itself (no embed, train, evaluate or
 # bench job), for any experiment, named in the current config or not. `report_run`
 # is the full run's last step (rule all): it waits for every metric, timing and fit of
 # the config, and reads any other result on disk as `figures` does.

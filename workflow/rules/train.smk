@@ -45,28 +45,3 @@ rule train:
         spec=method_params,
     script:
         "../../scripts/train.py"
-
-
-rule encode:
-    """Encode an experiment's splits with a fitted method at one budget (sparse or dense)."""
-    input:
-        unpack(
-            lambda w: {"model": model_for_codes(w), **experiment_split_embeddings(w)}
-        ),
-    output:
-        directory("results/codes/{experiment}/{method}/{cbudget}/seed{seed}"),
-    log:
-        "logs/encode/{experiment}/{method}/{cbudget}/seed{seed}.log",
-    benchmark:
-        "benchmarks/encode/{experiment}/{method}/{cbudget}/seed{seed}.tsv"
-    conda:
-        "../../envs/csrbench.yaml"
-    threads: 1
-    resources:
-        mem_mb=train_mem_mb,
-        runtime=60,
-    params:
-        k=lambda w: Budget.parse(w.cbudget).k,
-        splits=lambda w: sorted(experiment_split_embeddings(w)),
-    script:
-        "../../scripts/encode.py"
