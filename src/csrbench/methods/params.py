@@ -128,7 +128,10 @@ class CSRParams(TrainParams):
     beta: float = field(default=1 / 32, metadata=doc("weight of the AuxK loss (1/32)", ge=0))
     auxk_form: Literal["residual", "paper"] = field(
         default="residual",
-        metadata=doc("AuxK loss: residual (zero when nothing is dead), or the paper code's form"),
+        metadata=doc(
+            "AuxK loss: residual (zero when nothing is dead), or the paper code's form "
+            "(per-field on pairs); docs/deviations.md"
+        ),
     )
     multi_k: int = field(
         default=4, metadata=doc("multi-k loss uses the top multi_k * k latents (4)", ge=1)
