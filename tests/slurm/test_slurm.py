@@ -393,7 +393,7 @@ def test_workflow_dry_run_prints_slurm_resources(
 
 # Values that measure the machine or the moment, not the computation.
 VOLATILE = re.compile(
-    r"(second|time|_ms$|^ms|^us/|_s$| s$|/s$|per_s|qps|throughput|speed|date|host|hardware|device|"
+    r"(second|time|_ms$|^ms|^us/|_s$| s\b|/s$|per_s|qps|throughput|speed|date|host|hardware|device|"
     r"node|pid|wall|elapsed|started|finished|path|dir|root|version|cpu|gpu|memory|"
     r"threads|slurm|created|timestamp|_at$|utc)",
     re.I,
