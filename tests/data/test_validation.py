@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from csrbench.data import DataError, Field, Relevance, Split, ValidationSpec, load_split
-from csrbench.data.validation import carve
+from csrbench.data.validation import _fill, carve
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:
@@ -75,6 +75,35 @@ def test_groups_never_straddle_and_pairs_follow_their_rows():
         "groups:query",
         "relevance:query-doc",
     ]
+
+
+def _modules(n_modules: int = 120, strata: int = 60, seed: int = 0) -> Split:
+    """Modules of very unequal size (a few hundred rows down to one), two per stratum on
+    average: pycode's shape, where most strata hold fewer rows than one large module."""
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(rng.geometric(0.05, n_modules), 300)
+    groups = np.repeat(np.arange(n_modules), sizes)
+    labels = groups % strata
+    n = len(groups)
+    fld = Field("doc", "text", [f"d{i}" for i in range(n)], _ids("d", n), labels, groups)
+    return Split("code", "train", {"doc": fld})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("fraction", [0.1, 0.15, 0.3])
+def test_a_carve_of_large_modules_keeps_near_its_fraction(fraction: float, seed: int):
+    split = _modules(seed=seed)
+    n = len(split.fields["doc"].ids)
+    parts = carve(split, ValidationSpec(fraction, seed=seed))
+    n_val = len(parts["val"].fields["doc"].ids)
+    assert abs(n_val / n - fraction) < 0.02, (n_val, n)
+
+
+def test_a_unit_that_would_overshoot_is_skipped_for_smaller_ones():
+    assert _fill(np.array([2, 1, 50, 1, 1]), 4.0).tolist() == [True, True, False, True, False]
+    assert _fill(np.array([50, 3]), 2.0).tolist() == [False, True]
+    assert not _fill(np.array([5]), 2.0).any()  # 5 rows for a share of 2: nearer to take none
+    assert _fill(np.array([3]), 2.0).all()  # 3 rows for a share of 2: nearer to take it
 
 
 def test_an_image_and_all_its_captions_stay_together():

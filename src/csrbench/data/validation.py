@@ -13,8 +13,10 @@ together what must not straddle the boundary:
   the class balance of training.
 
 Within each stratum the units are shuffled with a seeded generator and taken in order
-until the stratum's validation share (`fraction` of its rows, rounded) is reached, so the
-carve is identical on every machine and every run.
+while each brings the stratum's validation rows nearer its share (`fraction` of its rows,
+plus what earlier strata could not take), so a module larger than the share stays in
+training rather than overshooting, the total stays near `fraction`, and the carve is
+identical on every machine and every run.
 """
 
 from __future__ import annotations
@@ -89,21 +91,42 @@ def _unit_strata(split: Split, unit: np.ndarray) -> np.ndarray:
     return label
 
 
+def _fill(sizes: np.ndarray, target: float) -> np.ndarray:
+    """Which of `sizes` (units in their drawn order) to take so the taken rows come closest
+    to `target`: the prefix that fits, then any later unit that brings the total nearer.
+
+    A unit that would overshoot by more than it fills is skipped rather than taken, so one
+    large module cannot turn a 15% carve into a 50% one."""
+    taken = np.zeros(len(sizes), dtype=bool)
+    fits = int(np.searchsorted(np.cumsum(sizes), target, side="right"))
+    taken[:fits] = True
+    deficit = target - float(sizes[:fits].sum())
+    for i in range(fits, len(sizes)):
+        if deficit <= 0.5:  # no unit (>= 1 row) can bring the total nearer
+            break
+        if sizes[i] < 2 * deficit:
+            taken[i] = True
+            deficit -= float(sizes[i])
+    return taken
+
+
 def carve_units(split: Split, spec: ValidationSpec) -> np.ndarray:
-    """Boolean per unit: True where the unit goes to validation."""
+    """Boolean per row: True where the row's unit goes to validation."""
     unit = units(split)
     size = np.bincount(unit)
     strata = _unit_strata(split, unit)
     rng = np.random.default_rng(spec.seed)
     to_val = np.zeros(len(size), dtype=bool)
+    seen = taken = 0
     for stratum in np.unique(strata):
         members = np.flatnonzero(strata == stratum)
         members = members[rng.permutation(len(members))]
-        target = round(spec.fraction * size[members].sum())
-        if target == 0:
-            continue
-        filled = np.cumsum(size[members])
-        to_val[members[: int(np.searchsorted(filled, target, side="left")) + 1]] = True
+        seen += int(size[members].sum())
+        # the share of every stratum so far, less what was taken: a stratum whose units are
+        # all too large to carve passes its share on, so the total stays near `fraction`
+        pick = members[_fill(size[members], spec.fraction * seen - taken)]
+        to_val[pick] = True
+        taken += int(size[pick].sum())
     return to_val[unit]
 
 
