@@ -234,7 +234,7 @@ def _grid(cfg: dict, exp: str = "pycode") -> dict:
         ),
         (
             lambda c: _grid(c)["mrl"].update(lr=[0.001]),
-            r"same number of trials .*got csr: 4, csr-v2: 4, mrl: 2",
+            r"same number of trials .*got csr: 4, mrl: 2",
         ),
         (
             lambda c: _grid(c)["csr"].update(init_pre_bias=["zeros", "median"]),
