@@ -107,8 +107,15 @@ def train(
     if n_units <= 0:
         raise ValueError("no training data: the split has no rows (or no relevance pairs)")
     params = [p for p in objective.parameters() if p.requires_grad]
+    # fused: one kernel per parameter instead of a dozen elementwise passes; on CPU the
+    # unfused update of a 5120 x 1280 encoder was a sixth of a CSR step
     opt = torch.optim.Adam(
-        params, lr=cfg.lr, eps=cfg.adam_eps, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        params,
+        lr=cfg.lr,
+        eps=cfg.adam_eps,
+        betas=tuple(cfg.betas),
+        weight_decay=cfg.weight_decay,
+        fused=True,
     )
     use_amp = device.type == "cuda" and cfg.amp not in (False, "false", "off")
     batch = min(cfg.batch_size, n_units)

@@ -6,6 +6,9 @@ rule embed:
         "logs/embed/{dataset}/{backbone}/{split}.log",
     benchmark:
         "benchmarks/embed/{dataset}/{backbone}/{split}.tsv"
+    # every fit waits for an embedding, and then for its tuning job: starting those
+    # first keeps both cores of a laptop busy instead of idling behind one long tune
+    priority: 2
     conda:
         "../../envs/csrbench.yaml"
     threads: 4

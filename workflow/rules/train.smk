@@ -8,6 +8,7 @@ rule tune:
         "logs/tune/{experiment}/{method}.log",
     benchmark:
         "benchmarks/tune/{experiment}/{method}.tsv"
+    priority: 1
     conda:
         "../../envs/csrbench.yaml"
     threads: train_threads
