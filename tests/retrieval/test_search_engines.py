@@ -163,3 +163,20 @@ def test_errors_are_clear() -> None:
         search("annoy", db, q, 3)
     with pytest.raises(RuntimeError, match="build"):
         make_engine("torch").search(q.to_dense(), 3)
+
+
+@pytest.mark.parametrize("name", SPARSE)
+def test_a_search_leaves_the_jobs_torch_thread_budget_alone(name: str) -> None:
+    """A tuning job sets torch to its one core, fits, scores on validation (a search),
+    fits again: the search must not hand the second fit every core of the machine."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    codes = random_codes(300, 256, 8, rng)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        search(name, codes, codes, 5)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -314,8 +314,12 @@ class InvertedNumba(InvertedEngine):
         qi, qv = _query_arrays(queries, self.dim)
         out_s = np.empty((qi.shape[0], k), dtype=np.float32)
         out_i = np.empty((qi.shape[0], k), dtype=np.int64)
+        # numba's OpenMP layer shares the runtime with torch: its thread count would leak
+        # into torch's (a tuning job's second fit then ran on every core of the machine,
+        # not on its own). Default to the process's torch budget and restore both after.
+        torch_before = torch.get_num_threads()  # first: numba's pool launch can change it
         previous = numba.get_num_threads()
-        numba.set_num_threads(min(self.threads or previous, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(self.threads or torch_before, numba.config.NUMBA_NUM_THREADS))
         try:
             with numba.parallel_chunksize(1):
                 _search_blocked(
@@ -335,6 +339,7 @@ class InvertedNumba(InvertedEngine):
                 )
         finally:
             numba.set_num_threads(previous)
+            torch.set_num_threads(torch_before)
         return out_s, out_i
 
 
