@@ -91,4 +91,6 @@ def test_compare_pairs_equal_k_and_best_under_each_byte_budget(tmp_path):
     assert by_bytes[(32, "mrl")]["a"]["budget"] == "k8"
     assert by_bytes[(32, "mrl")]["b"]["budget"] == "k16"
     assert by_bytes[(64, "pca")]["a"]["budget"] == "k16"
+    # 128 and 256 B would pick the same codes as 64 B: the pair is tested once
+    assert sorted(b for b, m in by_bytes if m == "mrl") == [32, 64]
     assert all(0 < r["p_holm"] <= 1 and r["p_holm"] >= r["p_value"] for r in rows)

@@ -19,10 +19,23 @@ def default_config() -> dict:
 
 
 def test_default_and_test_configs_are_valid() -> None:
-    for name in ("config.yaml", "test.yaml"):
+    for name in ("config.yaml", "test.yaml", "ablation.yaml"):
         cfg = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()))
         assert cfg["embed"]["batch_size"] >= 1
         assert all(e["train_split"] == "train" for e in cfg["experiments"].values())
+
+
+def test_the_ablation_config_embeds_exactly_as_the_default(default_config: dict) -> None:
+    """config/ablation.yaml promises to reuse the default run's pycode embeddings: its
+    dataset, backbone and embed settings (the embed job's params) must be the default's,
+    or a run after `make run` embeds pycode again under the same paths."""
+    abl = validate_config(yaml.safe_load((ROOT / "config" / "ablation.yaml").read_text()))
+    base = validate_config(default_config)
+    assert abl["datasets"]["pycode"] == base["datasets"]["pycode"]
+    assert abl["backbones"]["minilm"] == base["backbones"]["minilm"]
+    assert abl["embed"] == base["embed"]
+    assert set(abl["experiments"]) == {"pycode-ablation"}
+    assert not set(abl["experiments"]) & set(base["experiments"])
 
 
 def test_defaults_are_filled(default_config: dict) -> None:
@@ -234,7 +247,7 @@ def _grid(cfg: dict, exp: str = "pycode") -> dict:
         ),
         (
             lambda c: _grid(c)["mrl"].update(lr=[0.001]),
-            r"same number of trials .*got csr: 4, mrl: 2",
+            r"same number of trials .*got csr: 2, mrl: 1",
         ),
         (
             lambda c: _grid(c)["csr"].update(init_pre_bias=["zeros", "median"]),

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from csrbench.report.collect import Results
 from csrbench.report.labels import k_label, method_label, sorted_methods
@@ -128,6 +129,12 @@ def training_time(results: Results) -> Figure | None:
             )
         ax.set_yticks(y, labels)
         ax.set_xscale("log")
+        # at least a decade on the axis, so it carries a labelled major tick; minor ticks
+        # unlabelled (on a narrow span matplotlib labels them all, and they overlap)
+        values = [v for vs in rows["values"] for v in vs] + list(rows["mean"])
+        lo, hi = min(values), max(values)
+        ax.set_xlim(min(lo / 1.5, hi / 10), hi * 1.5)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(axis="y", visible=False)
         ax.set_title(f"{experiment} ({', '.join(sorted(set(rows['hardware'])))})", fontsize=7.5)
         ax.set_xlabel("fit wall time (s, log scale)")
