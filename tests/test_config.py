@@ -19,23 +19,30 @@ def default_config() -> dict:
 
 
 def test_default_and_test_configs_are_valid() -> None:
-    for name in ("config.yaml", "test.yaml", "ablation.yaml"):
+    for name in ("config.yaml", "test.yaml", "ablation.yaml", "low-budget.yaml"):
         cfg = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()))
         assert cfg["embed"]["batch_size"] >= 1
         assert all(e["train_split"] == "train" for e in cfg["experiments"].values())
 
 
-def test_the_ablation_config_embeds_exactly_as_the_default(default_config: dict) -> None:
-    """config/ablation.yaml promises to reuse the default run's pycode embeddings: its
-    dataset, backbone and embed settings (the embed job's params) must be the default's,
-    or a run after `make run` embeds pycode again under the same paths."""
-    abl = validate_config(yaml.safe_load((ROOT / "config" / "ablation.yaml").read_text()))
+@pytest.mark.parametrize(
+    ("name", "experiment"),
+    [("ablation.yaml", "pycode-ablation"), ("low-budget.yaml", "pycode-low-budget")],
+)
+def test_the_extra_configs_embed_exactly_as_the_default(
+    default_config: dict, name: str, experiment: str
+) -> None:
+    """config/ablation.yaml and config/low-budget.yaml promise to reuse the default run's
+    pycode embeddings: their dataset, backbone and embed settings (the embed job's params)
+    must be the default's, or a run after `make run` embeds pycode again under the same
+    paths."""
+    extra = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()))
     base = validate_config(default_config)
-    assert abl["datasets"]["pycode"] == base["datasets"]["pycode"]
-    assert abl["backbones"]["minilm"] == base["backbones"]["minilm"]
-    assert abl["embed"] == base["embed"]
-    assert set(abl["experiments"]) == {"pycode-ablation"}
-    assert not set(abl["experiments"]) & set(base["experiments"])
+    assert extra["datasets"]["pycode"] == base["datasets"]["pycode"]
+    assert extra["backbones"]["minilm"] == base["backbones"]["minilm"]
+    assert extra["embed"] == base["embed"]
+    assert set(extra["experiments"]) == {experiment}
+    assert not set(extra["experiments"]) & set(base["experiments"])
 
 
 def test_defaults_are_filled(default_config: dict) -> None:
