@@ -234,3 +234,19 @@ def test_coinciding_points_get_separate_k_labels(results) -> None:
     boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
     overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
     assert len(boxes) == sum(1 for (_, k), e in DIGITS.items() if e[4] > 0) and not overlapping
+
+
+def test_a_point_label_is_not_written_across_a_line() -> None:
+    """A line leaves the point up and to the right, through the spot its label would take
+    first: the label goes to another spot, clear of the line."""
+    from csrbench.report.plot import LABEL_SPOTS, label_points
+
+    fig = Figure(figsize=(3, 3), dpi=100)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.plot([5, 10], [5, 10], color="C0")
+    label_points(fig, ax, [(5.0, 5.0, "88", "C0")])
+    (note,) = ax.texts
+    assert note.xyann != LABEL_SPOTS[0]
+    assert note.xyann in LABEL_SPOTS

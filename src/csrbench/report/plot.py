@@ -9,6 +9,7 @@ has to guess whether a bar is a std, a range or an interval.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -169,22 +170,42 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return max(w, 0.0) * max(h, 0.0)
 
 
+def _line_boxes(ax: Axes, scale: float) -> list[tuple[float, float, float, float]]:
+    """Small display-space boxes every point or so along each line of the axes (curves,
+    reference lines, error-bar caps), so a label is not written across a line."""
+    boxes = []
+    half = 0.75 * scale
+    for line in ax.get_lines():
+        xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if line.get_linestyle() in ("None", "none", "", " "):  # markers only (error caps)
+            boxes += [(px - half, py - half, px + half, py + half) for px, py in xy]
+            continue
+        for (x0, y0), (x1, y1) in itertools.pairwise(xy):
+            steps = max(2, int(math.hypot(x1 - x0, y1 - y0) / (2 * half)) + 1)
+            for t in np.linspace(0.0, 1.0, steps):
+                px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                boxes.append((px - half, py - half, px + half, py + half))
+    return boxes
+
+
 def label_points(fig: Figure, ax: Axes, points: list[tuple[float, float, str, str]]) -> None:
     """Write each (x, y, text, colour) point's text beside it, at the first spot of
-    LABEL_SPOTS where it covers no label already written and no other point (the spot
-    covering least, when none is free). Called once the figure is complete: it lays the
-    figure out first, so positions are the final ones (constrained layout shrinks the
-    axes to fit the legend)."""
+    LABEL_SPOTS where it covers no label already written, no other point and no drawn
+    line (the spot covering least, when none is free). Called once the figure is
+    complete: it lays the figure out first, so positions are the final ones (constrained
+    layout shrinks the axes to fit the legend)."""
     fig.draw_without_rendering()
     scale = fig.dpi / 72  # display pixels per point
     height = LABEL_FONT * scale
     centres = [tuple(ax.transData.transform((x, y))) for x, y, _, _ in points]
     marker = 3 * scale  # half a marker's width
     dots = [(cx - marker, cy - marker, cx + marker, cy + marker) for cx, cy in centres]
+    strokes = _line_boxes(ax, scale)
     placed: list[tuple[float, float, float, float]] = []
     for i, ((x, y, text, color), (cx, cy)) in enumerate(zip(points, centres, strict=True)):
         width = (0.62 * LABEL_FONT * len(text) + 1) * scale  # DejaVu Sans digits ~0.6 em
-        others = placed + dots[:i] + dots[i + 1 :]
+        others = placed + dots[:i] + dots[i + 1 :] + strokes
         best, best_cost = LABEL_SPOTS[0], math.inf
         for dx, dy in LABEL_SPOTS:
             x0 = cx + dx * scale - (width if dx < 0 else 0)

@@ -121,8 +121,8 @@ def training_time(results: Results) -> Figure | None:
         y = np.arange(len(rows))[::-1]
         colors = [method_style(m)["color"] for m in rows["method"]]
         ax.barh(y, rows["mean"], color=colors, label="_bars")
+        xs = [v for values in rows["values"] for v in values]
         if several:
-            xs = [v for values in rows["values"] for v in values]
             ys = [yi for yi, values in zip(y, rows["values"], strict=True) for _ in values]
             ax.scatter(
                 xs, ys, s=9, color="black", zorder=3, label="one seed (bar: mean over seeds)"
@@ -131,8 +131,7 @@ def training_time(results: Results) -> Figure | None:
         ax.set_xscale("log")
         # at least a decade on the axis, so it carries a labelled major tick; minor ticks
         # unlabelled (on a narrow span matplotlib labels them all, and they overlap)
-        values = [v for vs in rows["values"] for v in vs] + list(rows["mean"])
-        lo, hi = min(values), max(values)
+        lo, hi = min([*xs, *rows["mean"]]), max([*xs, *rows["mean"]])
         ax.set_xlim(min(lo / 1.5, hi / 10), hi * 1.5)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(axis="y", visible=False)

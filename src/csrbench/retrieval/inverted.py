@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from csrbench.codes import SparseCodes
+from csrbench.devices import torch_threads
 from csrbench.retrieval._topk import MAX_IDS, block_topk_keys, decode_keys, pad_results
 from csrbench.retrieval.base import (
     Database,
@@ -317,29 +318,29 @@ class InvertedNumba(InvertedEngine):
         # numba's OpenMP layer shares the runtime with torch: its thread count would leak
         # into torch's (a tuning job's second fit then ran on every core of the machine,
         # not on its own). Default to the process's torch budget and restore both after.
-        torch_before = torch.get_num_threads()  # first: numba's pool launch can change it
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(self.threads or torch_before, numba.config.NUMBA_NUM_THREADS))
-        try:
-            with numba.parallel_chunksize(1):
-                _search_blocked(
-                    qi,
-                    qv,
-                    self._offsets,
-                    self._sj,
-                    self._sb,
-                    self._ids,
-                    self._vals,
-                    self.n,
-                    self.block,
-                    k,
-                    out_s,
-                    out_i,
-                    self.unit,
-                )
-        finally:
-            numba.set_num_threads(previous)
-            torch.set_num_threads(torch_before)
+        budget = torch.get_num_threads()  # first: numba's pool launch can change it
+        with torch_threads(budget):
+            previous = numba.get_num_threads()
+            numba.set_num_threads(min(self.threads or budget, numba.config.NUMBA_NUM_THREADS))
+            try:
+                with numba.parallel_chunksize(1):
+                    _search_blocked(
+                        qi,
+                        qv,
+                        self._offsets,
+                        self._sj,
+                        self._sb,
+                        self._ids,
+                        self._vals,
+                        self.n,
+                        self.block,
+                        k,
+                        out_s,
+                        out_i,
+                        self.unit,
+                    )
+            finally:
+                numba.set_num_threads(previous)
         return out_s, out_i
 
 
