@@ -140,3 +140,27 @@ def test_a_tuned_method_trains_with_its_tuning_choice(tmp_path: Path, wf) -> Non
     assert all("results/tune/pycode/csr.json" in j["input"] for j in csr)
     pca = [j for j in trains if "results/models/pycode/pca/" in j["output"]]
     assert len(pca) == 1 and "results/tune" not in pca[0]["input"]
+
+
+def test_frontier_follows_evaluate_codecs(tmp_path: Path, wf) -> None:
+    cfg = wf.load_yaml("config/config.yaml")
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    assert wf.planned_jobs(proc)["frontier"] == len(cfg["experiments"])
+    frontier = [j for j in _jobs(proc.stdout) if j["rule"] == "frontier"]
+    pycode = next(j for j in frontier if "pycode" in j["output"])
+    inputs = pycode["input"].split(", ")
+    assert (
+        "results/codes/pycode/csr/k8/seed2" in inputs
+        and "results/codes/pycode/full/full/seed0" in inputs
+    )
+    assert not any("/val" in i for i in inputs)  # codes and the train/test embeddings only
+    cfg.setdefault("evaluate", {})["codecs"] = []
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    assert "frontier" not in wf.planned_jobs(proc)
+    cfg["evaluate"]["codecs"] = ["sq8", "int3"]
+    proc = wf.run(
+        tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)), check=False
+    )
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "int3" in message and "codecs" in message, message

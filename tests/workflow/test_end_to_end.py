@@ -55,6 +55,22 @@ def test_seeds_validation_tuning_and_comparisons(finished_run) -> None:
     assert {("k", 8, "mrl"), ("k", 32, "mrl"), ("k", 8, "trunc")} <= pairs
 
 
+def test_frontier_prices_every_code_at_every_codec(finished_run, wf) -> None:
+    workdir, _ = finished_run
+    cfg = wf.load_yaml("config/test.yaml")
+    for name, exp in cfg["experiments"].items():
+        body = json.loads((workdir / "results" / "frontier" / f"{name}.json").read_text())
+        configs = {(p["method"], p["budget"], p["codec"]) for p in body["points"]}
+        for method in exp["methods"]:
+            budgets = ["full"] if method == "full" else [f"k{k}" for k in exp["k"]]
+            codecs = ["f16", "sq8", "sq4"] if method == "csr" else ["f16", "sq8", "sq4", "bin"]
+            assert {(method, b, c) for b in budgets for c in codecs} <= configs, (name, method)
+        assert body["calibration"]["split"] == exp.get("train_split", "train")
+        assert any(p["pareto"] for p in body["points"])
+        assert (workdir / "results" / "figures" / f"{name}_frontier.png").exists()
+        assert (workdir / "results" / "tables" / f"{name}_frontier_budgets.csv").exists()
+
+
 def test_metrics_are_not_trivial(finished_run) -> None:
     workdir, _ = finished_run
     metrics = workdir / "results" / "metrics"

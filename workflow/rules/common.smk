@@ -230,6 +230,27 @@ def all_comparisons():
     return sorted(f"results/compare/{name}.json" for name in config["experiments"])
 
 
+def frontier_inputs(wildcards):
+    """Every seed's codes of every (method, budget) of one experiment, and the split
+    embeddings (relevance, labels) the frontier scores them with."""
+    exp = config["experiments"][wildcards.experiment]
+    codes = [
+        CODES.format(
+            experiment=wildcards.experiment, method=method, cbudget=cbudget, seed=seed
+        )
+        for method, cbudget in code_budgets(exp)
+        for seed in experiment_seeds(exp, method)
+    ]
+    return {"codes": codes, **experiment_split_embeddings(wildcards)}
+
+
+def all_frontiers():
+    """One frontier per experiment, where `evaluate.codecs` names any codec."""
+    if not config["evaluate"]["codecs"]:
+        return []
+    return sorted(f"results/frontier/{name}.json" for name in config["experiments"])
+
+
 def all_speed():
     """Retrieval-timing JSONs, where `evaluate.speed` is on."""
     if not config["evaluate"]["speed"]:
@@ -337,6 +358,7 @@ def run_results(wildcards):
         *all_scaling(),
         *all_training_summaries(),
         *all_comparisons(),
+        *all_frontiers(),
         *all_tuning(),
     }
     others = [

@@ -103,3 +103,30 @@ rule bench:
         repeats=config["evaluate"]["speed_repeats"],
     script:
         "../../scripts/bench.py"
+
+
+rule frontier:
+    """Accuracy against bytes per document for every (method, k, codec) of an experiment:
+    codecs calibrated on the training split, the database stored at each codec, queries
+    at full precision; the Pareto frontier, and per byte budget the best configuration
+    with a paired test against the best of any other method."""
+    input:
+        unpack(frontier_inputs),
+    output:
+        "results/frontier/{experiment}.json",
+    log:
+        "logs/frontier/{experiment}.log",
+    benchmark:
+        "benchmarks/frontier/{experiment}.tsv"
+    conda:
+        "../../envs/csrbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=30,
+    params:
+        train_split=lambda w: config["experiments"][w.experiment]["train_split"],
+        eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
+        codecs=config["evaluate"]["codecs"],
+    script:
+        "../../scripts/frontier.py"
