@@ -30,7 +30,7 @@ from csrbench.methods.budget import Budget
 from csrbench.report.files import RUN_HINT, NoResultsError, classify, result_files
 from csrbench.stats import seed_interval
 
-RESULT_KINDS = ("metrics", "bench", "scaling", "training", "compare", "tune")
+RESULT_KINDS = ("metrics", "bench", "scaling", "training", "compare", "frontier", "tune")
 # the columns of each frame besides the metric columns (metrics frame) or engine values
 METRIC_KEYS = [
     "experiment",
@@ -149,6 +149,8 @@ class Results:
     metric_names: list[str] = field(default_factory=list)
     # experiment -> the compare file's body as written (what `verdicts` reads)
     compare_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # experiment -> results/frontier/{experiment}.json as written (`report.frontier`)
+    frontier_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def experiments(self) -> list[str]:
         return sorted(self.metrics["experiment"].unique())
@@ -355,6 +357,7 @@ def load_results(
     paths = [Path(p) for p in (result_files(root) if files is None else files)]
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in RESULT_KINDS}
     compare_files: dict[str, dict[str, Any]] = {}
+    frontier_files: dict[str, dict[str, Any]] = {}
     for path in sorted(paths):
         kind = classify(path)
         if kind is None:
@@ -369,6 +372,8 @@ def load_results(
         elif kind == "compare":
             compare_files[path.stem] = body
             rows["compare"].extend(_compare_rows(path, body))
+        elif kind == "frontier":
+            frontier_files[path.stem] = body
         elif kind == "tune":
             rows["tune"].extend(_tuning_rows(path, body))
         else:
@@ -389,4 +394,5 @@ def load_results(
         tuning=pd.DataFrame(rows["tune"], columns=TUNING_KEYS),
         metric_names=names,
         compare_files=compare_files,
+        frontier_files=frontier_files,
     )

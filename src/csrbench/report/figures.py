@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from csrbench.report import paper
 from csrbench.report.collect import Results, spread_column
+from csrbench.report.frontier import frontier_figures
 from csrbench.report.labels import (
     headline_metric,
     k_label,
@@ -334,6 +335,7 @@ def build_figures(results: Results) -> Iterator[tuple[str, Figure]]:
             fig = make(results, experiment)
             if fig is not None:
                 yield f"{experiment}_{name}", fig
+    yield from frontier_figures(results)
     for name, make in (
         ("dead_latents_vs_k", dead_latents_vs_k),
         ("training_time", training_time),

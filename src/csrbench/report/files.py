@@ -23,6 +23,7 @@ RESULT_GLOBS: dict[str, tuple[str, ...]] = {
     "scaling": ("scaling/*/*/*.json",),
     "training": ("models/*/*/*/seed*/summary.json", "models/*/*/*/summary.json"),
     "compare": ("compare/*.json",),
+    "frontier": ("frontier/*.json",),
     "tune": ("tune/*/*.json",),
 }
 # kinds whose file is `{kind}/{experiment}/{method}/{budget}.json`
@@ -46,7 +47,8 @@ def classify(path: str | Path) -> str | None:
     Snakemake and for files globbed from a directory:
     `.../{metrics,bench,scaling}/{experiment}/{method}/{budget}.json`,
     `.../models/{experiment}/{method}/{budget}[/seed{s}]/summary.json`,
-    `.../compare/{experiment}.json` and `.../tune/{experiment}/{method}.json`.
+    `.../compare/{experiment}.json`, `.../frontier/{experiment}.json` and
+    `.../tune/{experiment}/{method}.json`.
     A per-seed metric file (`.../metrics/{e}/{m}/{budget}/seed{s}.json`) is None.
     """
     parts = Path(path).parts
@@ -59,8 +61,8 @@ def classify(path: str | Path) -> str | None:
         return parts[-4]
     if len(parts) >= 3 and parts[-3] == "tune":
         return "tune"
-    if len(parts) >= 2 and parts[-2] == "compare":
-        return "compare"
+    if len(parts) >= 2 and parts[-2] in ("compare", "frontier"):
+        return parts[-2]
     return None
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from csrbench.report import paper
 from csrbench.report.collect import Results
+from csrbench.report.frontier import frontier_tables
 from csrbench.report.labels import (
     k_label,
     method_label,
@@ -333,6 +334,7 @@ def build_tables(results: Results) -> list[Table]:
         tables.append(significance_table(results, experiment))
     for experiment in sorted(set(results.tuning["experiment"])):
         tables.append(tuning_table(results, experiment))
+    tables += frontier_tables(results)
     training = training_table(results)
     if training is not None:
         tables.append(training)

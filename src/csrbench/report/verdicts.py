@@ -22,6 +22,7 @@ from typing import Any
 from csrbench.atomic import write_text
 from csrbench.report.collect import Results
 from csrbench.report.files import VERDICTS_SUFFIX
+from csrbench.report.frontier import frontier_lines
 from csrbench.report.labels import method_label, metric_label, sorted_methods
 from csrbench.report.spread import seed_counts, seeds_phrase
 
@@ -108,22 +109,27 @@ def verdicts(
 
 def verdict_text(results: Results, experiment: str) -> str:
     """The text of `{experiment}_verdicts.md`: `verdicts` of the experiment's compare file
-    with its methods' seed counts, or one line saying that no comparison was made."""
-    compare = results.compare_files[experiment]
+    with its methods' seed counts (or one line saying that no comparison was made), then
+    the accuracy-per-byte lines of its frontier file, where it has one."""
+    compare = results.compare_files.get(experiment)
     rows = results.metrics[results.metrics["experiment"] == experiment]
-    lines = verdicts(compare, seeds=seed_counts(rows))
+    lines = verdicts(compare, seeds=seed_counts(rows)) if compare else []
     if not lines:
+        reference = method_label((compare or {}).get("reference", "csr"))
         lines = [
-            f"No paired comparison for '{experiment}': its compare file lists none (no "
-            f"per-item scores, or no {method_label(compare.get('reference', 'csr'))} run)."
+            f"No paired comparison for '{experiment}': no compare file, or it lists none "
+            f"(no per-item scores, or no {reference} run)."
         ]
+    frontier = results.frontier_files.get(experiment)
+    if frontier and frontier.get("points"):
+        lines += frontier_lines(frontier)
     return "\n".join(lines) + "\n"
 
 
 def write_verdicts(results: Results, out_dir: str | Path) -> list[Path]:
     """Write `{experiment}_verdicts.md` under `out_dir` for every experiment with a
-    compare file; returns the paths written."""
+    compare or a frontier file; returns the paths written."""
     return [
         write_text(Path(out_dir) / f"{e}{VERDICTS_SUFFIX}", verdict_text(results, e))
-        for e in sorted(results.compare_files)
+        for e in sorted({*results.compare_files, *results.frontier_files})
     ]
