@@ -178,3 +178,17 @@ def test_bad_input_names_the_problem() -> None:
         book.encode(dense_codes(rng, 10, 6))
     with pytest.raises(ValueError, match="needs training codes"):
         codec("sq8").fit(np.zeros((0, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize("bits", [1, 4, 8, 16])
+@pytest.mark.parametrize("m", [7, 8])
+def test_whole_byte_fields_pack_as_the_bit_planes_do(
+    bits: int, m: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = np.random.default_rng(bits).integers(0, 2**bits, size=(40, m), dtype=np.uint64)
+    fast = bitpack.pack([(words, bits)])
+    # the generic path: the same field as bit planes, three rows at a time
+    monkeypatch.setattr(bitpack, "CHUNK_ROWS", 3)
+    planes = bitpack.pack([(words, bits), (np.zeros((40, 0), np.uint64), 1)])
+    np.testing.assert_array_equal(fast, planes)
+    np.testing.assert_array_equal(bitpack.unpack(fast, [(m, bits)])[0], words)

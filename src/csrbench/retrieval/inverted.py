@@ -39,7 +39,6 @@ just as exact dense search would do).
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -68,8 +67,12 @@ BLOCK = 1 << 16  # docs per block: local ids fit uint16
 
 
 def _nonzero_postings(codes: SparseCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(doc int64, latent int64, value float32) of every nonzero slot, doc-major order."""
-    val = codes.values.astype(np.float32, copy=False)
+    """(doc int64, latent int64, value) of every nonzero slot, doc-major order. Values
+    are float32, except integer values (a codec's quantized words), which keep their
+    dtype so that the postings store them at their own width (the search scales them)."""
+    val = codes.values
+    if not np.issubdtype(val.dtype, np.integer):
+        val = val.astype(np.float32, copy=False)
     keep = val != 0
     doc = np.broadcast_to(np.arange(codes.n, dtype=np.int64)[:, None], val.shape)[keep]
     lat = codes.indices[keep].astype(np.int64)
@@ -104,7 +107,7 @@ class InvertedEngine(Engine):
     `_index`, the posting-list lengths, and the floor of a query-at-a-time traversal."""
 
     kind = "sparse"
-    posting_bytes: ClassVar[int]  # bytes one stored posting takes (doc id + value)
+    posting_bytes: int  # bytes one stored posting takes (doc id + value), set by build
     lengths: np.ndarray  # int64 [h]: documents per latent (nonzero slots), set by build
 
     def _build(self, data: SparseCodes) -> int:
@@ -235,7 +238,7 @@ if HAVE_NUMBA:
                         seg_ids = post_ids[offsets[key] : offsets[key + 1]]
                         seg_vals = post_vals[offsets[key] : offsets[key + 1]]
                         for p in range(seg_ids.shape[0]):
-                            a[seg_ids[p]] += w * seg_vals[p]
+                            a[seg_ids[p]] += w * np.float32(seg_vals[p])
                     sizes[r] = _scan_block(a, nb, base, hs[r], hi[r], sizes[r], k)
             for r in range(m):
                 q, size, rs, ri = q0 + r, sizes[r], hs[r], hi[r]
@@ -261,7 +264,7 @@ if HAVE_NUMBA:
         offsets = counts.copy()
         cursor = counts[:-1].copy()
         ids = np.empty(doc.shape[0], dtype=np.uint16)
-        vals = np.empty(doc.shape[0], dtype=np.float32)
+        vals = np.empty_like(val)  # the input's dtype: float32, or quantized words
         for p in range(doc.shape[0]):
             key = lat[p] * sj + (doc[p] // block) * sb
             dst = cursor[key]
@@ -276,7 +279,7 @@ class InvertedNumba(InvertedEngine):
     """Blocked inverted index, fused scatter-add + heap top-K, compiled by numba."""
 
     name = "inverted"
-    posting_bytes = 2 + 4  # uint16 local doc id + float32 value
+    posting_bytes = 2 + 4  # uint16 local doc id + float32 value (or the words' width)
 
     def __init__(
         self,
@@ -309,6 +312,7 @@ class InvertedNumba(InvertedEngine):
         self._offsets, self._ids, self._vals = _build_blocked(
             doc, lat, val, self._sj, self._sb, self.block, n_blocks * h
         )
+        self.posting_bytes = 2 + self._vals.itemsize
         return self._offsets.nbytes + self._ids.nbytes + self._vals.nbytes
 
     def _search(self, queries: Database, k: int) -> SearchResult:
@@ -352,7 +356,7 @@ class InvertedTorch(InvertedEngine, TorchEngine):
     """Posting lists gathered per query group, index_add_ into a reused accumulator."""
 
     name = "inverted-torch"
-    posting_bytes = 4 + 4  # int32 doc id + float32 value
+    posting_bytes = 4 + 4  # int32 doc id + float32 value (or the words' width)
     max_rows = MAX_IDS
 
     def __init__(
@@ -377,6 +381,7 @@ class InvertedTorch(InvertedEngine, TorchEngine):
         self._offsets = torch.from_numpy(offsets).to(dev)
         self._ids = torch.from_numpy(doc[order].astype(np.int32)).to(dev)
         self._vals = torch.from_numpy(val[order]).to(dev)
+        self.posting_bytes = 4 + self._vals.element_size()
         return sum(t.numel() * t.element_size() for t in (self._offsets, self._ids, self._vals))
 
     def _groups(self, lengths: np.ndarray) -> list[tuple[int, int]]:
