@@ -92,3 +92,35 @@ def test_comparisons_cover_every_k_and_byte_budget_of_csr_vs_mrl() -> None:
         assert {r["budget"] for r in primary if r["axis"] == "k"} == {8, 16, 32, 64}
         assert {r["budget"] for r in primary if r["axis"] == "bytes"} >= {32, 64, 128, 256}
         assert all(0 < r["p_holm"] <= 1 for r in rows)
+
+
+def test_every_experiment_has_a_frontier_over_every_code_and_codec() -> None:
+    import math
+
+    experiments = sorted({p.parent.parent.name for p in METRICS})
+    for experiment in experiments:
+        body = _load(RESULTS / "frontier" / f"{experiment}.json")
+        assert body["calibration"]["split"] == "train", experiment
+        points = {(p["method"], p["budget"], p["codec"]): p for p in body["points"]}
+        for path in (RESULTS / "metrics" / experiment).glob("*/*.json"):
+            metric = _load(path)
+            method, budget = path.parent.name, path.stem
+            codecs = ["f16", "sq8", "sq4"] + ([] if metric["sparse"] else ["bin"])
+            for codec in codecs:
+                point = points[(method, budget, codec)]
+                assert point["seeds"] == metric["seeds"], (experiment, method, budget)
+                width = metric["active_dims"]
+                if metric["sparse"]:  # ids at ceil(log2 h) bits beside 16-bit values
+                    assert point["bytes_per_doc"] < metric["bytes_per_doc"] or codec != "f16"
+                else:
+                    bits = {"f16": 16, "sq8": 8, "sq4": 4, "bin": 1}[codec]
+                    assert point["bytes_per_doc"] == math.ceil(width * bits / 8), point
+            # float16 storage scores what evaluate scored (same codes, same metric; one
+            # 1-NN flip of 450 test images is 0.2 points)
+            f16 = points[(method, budget, "f16")]
+            assert math.isclose(f16["mean"], metric["metrics"][body["metric"]], abs_tol=5e-3), (
+                experiment,
+                method,
+                budget,
+            )
+        assert [r["budget"] for r in body["budgets"]] == [16, 32, 64, 128, 256]

@@ -32,9 +32,10 @@ rule evaluate:
 
 
 rule aggregate:
-    """One (method, budget)'s metrics over its seeds: mean, std and 95% interval. Runs in
-    Snakemake's own process (a run block): reading a few JSON files costs less than
-    starting a Python, and there are dozens of these jobs."""
+    """One (method, budget)'s metrics over its seeds: mean, std and 95% interval. A run
+    block, which the workflow profile's force-use-threads runs in a thread of Snakemake's
+    own process: reading a few JSON files costs less than starting a Python, and there
+    are dozens of these jobs."""
     input:
         unpack(seed_metrics),
     output:
