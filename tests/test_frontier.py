@@ -233,3 +233,22 @@ def test_frontier_job_writes_points_budgets_and_refuses_an_unknown_codec(
     assert len(body["points"]) == 4 and any(p["pareto"] for p in body["points"])
     assert [r["budget"] for r in body["budgets"]] == [16, 32, 64, 128, 256]
     assert frontier.RETRIEVAL_DEPTH >= 10
+
+
+def test_classification_only_data_gets_a_file_that_says_why(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    emb = {}
+    for split in ("train", "test"):
+        with SplitWriter(tmp_path / split, tmp_path / f"{split}.resume") as w:
+            x = rng.normal(size=(20, 4)).astype(np.float32)
+            w.write_field(
+                "text", iter([x]), ids=np.arange(20).astype(str), labels=np.arange(20) % 2
+            )
+            w.commit({"model": "test"})
+        emb[split] = tmp_path / split
+    out = tmp_path / "f.json"
+    body = frontier_job("cls", [], emb, "train", "test", ["sq8"], out)
+    assert body["points"] == [] and "neither relevance pairs nor an image field" in body["skipped"]
+    assert json.loads(out.read_text())["skipped"] == body["skipped"]
+    with pytest.raises(ValueError, match=r"no accuracy-per-byte frontier for .*neither relevance"):
+        collect_points([], emb, "train", "test", ["sq8"])

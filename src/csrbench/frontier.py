@@ -124,6 +124,20 @@ def _items(
     return {name: np.asarray(v, dtype=np.float64) for name, v in scores.items()}
 
 
+def unsupported(train: SplitEmbeddings, test: SplitEmbeddings) -> str | None:
+    """Why the data has no metric an index serves (None when it has one): relevance
+    pairs, or a labelled image field in both splits (1-NN against the training images).
+    Classification-only data (labelled text without relevance) has none."""
+    if test.relevance is not None:
+        return None
+    image, train_image = test.fields.get("image"), train.fields.get("image")
+    if image is None or train_image is None:
+        return "it has neither relevance pairs nor an image field in both splits"
+    if image.labels is None or train_image.labels is None:
+        return "its image fields carry no labels for 1-NN accuracy"
+    return None
+
+
 def collect_points(
     codes_dirs: Iterable[str | Path],
     embeddings: dict[str, str | Path],
@@ -131,13 +145,12 @@ def collect_points(
     eval_split: str,
     codecs: Sequence[str],
 ) -> list[Point]:
-    """Score every codes dir with every codec that applies; fold seeds into Points."""
+    """Score every codes dir with every codec that applies; fold seeds into Points.
+    Raises (naming what is missing) when the data has no index-served metric."""
     train, test = load_split(embeddings[train_split]), load_split(embeddings[eval_split])
-    if test.relevance is None and "image" not in test.fields:
-        raise ValueError(
-            f"the frontier needs an index-served metric: {embeddings[eval_split]} has neither "
-            "relevance pairs nor a labelled image field"
-        )
+    reason = unsupported(train, test)
+    if reason:
+        raise ValueError(f"no accuracy-per-byte frontier for {embeddings[eval_split]}: {reason}")
     groups: dict[tuple[str, str, str], dict[int, tuple[CodesDir, Any]]] = {}
     for path in sorted(Path(p) for p in codes_dirs):
         encoded = CodesDir.read(path)
@@ -288,12 +301,19 @@ def frontier_job(
     n_resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
     """Write `results/frontier/{experiment}.json`: every point, the frontier, the
-    per-budget winners and their tests."""
+    per-budget winners and their tests; for data without an index-served metric
+    (classification only), a file that says so and holds no point."""
     for name in codecs:
         codec(name)  # an unknown name fails before any work
     t = time.perf_counter()
+    test = load_split(embeddings[eval_split])
+    reason = unsupported(load_split(embeddings[train_split]), test)
+    if reason:  # not an error: the experiment's other results stand, the report says why
+        result = {"experiment": experiment, "skipped": reason, "points": [], "budgets": []}
+        write_json(out_path, result)
+        return result
     points = collect_points(codes_dirs, embeddings, train_split, eval_split, codecs)
-    roles = search_roles(load_split(embeddings[eval_split]).relevance)
+    roles = search_roles(test.relevance)
     where = {
         "queries": {"split": eval_split, "field": roles.query_field, "precision": "float32"},
         "database": {

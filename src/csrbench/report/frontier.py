@@ -177,7 +177,9 @@ def _budget_line(row: dict[str, Any]) -> str:
 
 def frontier_lines(body: dict[str, Any]) -> list[str]:
     """The verdict lines of one frontier file: what was measured, the frontier, and per
-    byte budget the winner and its test."""
+    byte budget the winner and its test (or why no frontier was drawn)."""
+    if not body.get("points"):
+        return [f"\nNo accuracy-per-byte frontier: {body.get('skipped', 'no points')}."]
     front = [p for p in body["points"] if p["pareto"]]
     lines = [
         f"\nAccuracy per byte ({metric_label(body['metric'])}; codecs "

@@ -121,7 +121,7 @@ def verdict_text(results: Results, experiment: str) -> str:
             f"(no per-item scores, or no {reference} run)."
         ]
     frontier = results.frontier_files.get(experiment)
-    if frontier and frontier.get("points"):
+    if frontier:
         lines += frontier_lines(frontier)
     return "\n".join(lines) + "\n"
 
