@@ -168,6 +168,18 @@ def test_cpu_size_cap_and_memory_guard_skip_with_a_reason() -> None:
     assert huge["results"] == [] and "host memory" in huge["skipped"][0]["reason"]
 
 
+def test_memory_guard_counts_the_dense_copies_the_engines_hold() -> None:
+    from csrbench.scaling import dense_copies, memory_bytes
+
+    assert dense_copies(["inverted", "torch-csr"]) == 0
+    assert dense_copies(["torch", "inverted"]) == 1
+    assert dense_copies(["faiss", "torch"]) == 2
+    n, d, k = 1_000_000, 4096, 32
+    # d = 4096 at 1M: two float32 copies are 32.8 GB; a sparse-only sweep needs none
+    assert memory_bytes(n, d, k, 2) - memory_bytes(n, d, k, 0) == 2 * n * d * 4
+    assert memory_bytes(n, d, k, 0) < 4 << 30
+
+
 def exact_top10(db: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Top-10 ids by inner product, ties to the lower id: the contract of every engine."""
     scores = q.astype(np.float64) @ db.astype(np.float64).T

@@ -57,12 +57,21 @@ Progress = Callable[[str], None]
 # ------------------------------------------------------------------------ memory and data
 
 
-def memory_bytes(n: int, d: int, k: int) -> int:
-    """Host memory the sweep needs at size n: the dense database twice (ours and faiss's
-    copy), the codes, torch-csr's int64 columns and the posting-length transient, plus
-    the interpreter and libraries. Used to skip sizes that cannot fit (a guard, not a
-    measurement: `peak_rss_mb` in the results is the measurement)."""
-    return int(n * (2 * d * 4 + 32 * k)) + _BASE_BYTES
+def dense_copies(engines: Sequence[str]) -> int:
+    """float32 copies of the dense database the engines hold at once: none without a
+    dense engine, ours, and faiss's own when faiss is among them."""
+    dense = [e for e in engines if ENGINES[e].kind == "dense"]
+    return (1 if dense else 0) + ("faiss" in dense)
+
+
+def memory_bytes(n: int, d: int, k: int, copies: int = 2) -> int:
+    """Host memory the sweep needs at size n: `copies` float32 copies of the dense
+    database (`dense_copies`: ours and faiss's), the codes, torch-csr's int64 columns
+    and the posting-length transient, plus the interpreter and libraries. Used to skip
+    sizes that cannot fit (a guard, not a measurement: `peak_rss_mb` in the results is
+    the measurement). A sparse-only sweep needs no dense database, so at d = 4096 it
+    still reaches sizes where two dense copies would not fit."""
+    return int(n * (copies * d * 4 + 32 * k)) + _BASE_BYTES
 
 
 def memory_available() -> int:
@@ -179,7 +188,7 @@ def sweep(
     skipped: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     for n in sizes:
-        need = memory_bytes(n, d, k)
+        need = memory_bytes(n, d, k, dense_copies(names))
         if check_memory and need > memory_available():
             msg = (
                 f"needs ~{need / 2**30:.1f} GiB of host memory, "
