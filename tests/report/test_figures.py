@@ -250,3 +250,36 @@ def test_a_point_label_is_not_written_across_a_line() -> None:
     (note,) = ax.texts
     assert note.xyann != LABEL_SPOTS[0]
     assert note.xyann in LABEL_SPOTS
+
+
+def test_time_vs_size_names_every_line_and_floor_at_its_end(tmp_path: Path) -> None:
+    from report_data import metric, put
+
+    root = tmp_path / "results"
+    metric(root, "speed", "csr", 32, {"ndcg@10": 0.5})
+    sizes = (10_000, 30_000, 100_000, 1_000_000)
+    rows = [
+        {"engine": e, "kind": kind, "n": n, "ms_per_batch": 512 * t * n, "ms_per_query": t * n,
+         "floor_ms": 512 * f * n}
+        for e, kind, t, f in (
+            ("inverted", "sparse", 1e-6, 2e-7),
+            ("torch-csr", "sparse", 9e-6, 2e-8),
+            ("faiss", "dense", 5e-6, 1e-7),
+            ("torch", "dense", 8e-6, 1e-7),  # the same bytes to read as faiss: one floor
+        )
+        for n in sizes
+    ]  # fmt: skip
+    put(root / "scaling/speed/csr/k32.json", {"k": 32, "d": 384, "h": 1536, "results": rows})
+    fig = figures.time_vs_database_size(load_results(root=root), "speed")
+    (ax,) = fig.axes
+    names = sorted(t.get_text() for t in ax.texts)
+    engines = ["inverted", "torch-csr", "faiss", "torch"]
+    assert names == sorted([*engines, "floor: inverted", "floor: torch-csr", "floor: faiss, torch"])
+    for text in ax.texts:  # each name sits at its line's last point, n = 1M
+        assert text.xy[0] == 1_000_000
+    floors = [line for line in ax.get_lines() if line.get_label().startswith("memory-bandwidth")]
+    assert len(floors) == 3
+    fig.draw_without_rendering()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert {"10k", "100k", "1M"} <= set(ticks)
+    assert figures.count_label(30_000) == "30k" and figures.count_label(2.5e6) == "2.5M"

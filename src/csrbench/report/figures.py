@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from csrbench.report import paper
 from csrbench.report.collect import Results, spread_column
@@ -219,18 +221,32 @@ def accuracy_vs_bytes(results: Results, experiment: str) -> Figure | None:
 ENGINE_LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]
 
 
+def count_label(n: float) -> str:
+    """10000 -> "10k", 1000000 -> "1M": database sizes as a reader says them."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:g}{suffix}"
+    return f"{n:g}"
+
+
 @styled
 def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
     """Retrieval ms per query vs database size n (log-log), a line per (method, k, engine):
     colour = method (dense engines in the full embedding's colour, as they search the
-    full-width vectors), line style = engine (paper Fig. 3)."""
+    full-width vectors), line style = engine (paper Fig. 3). Each engine's
+    memory-bandwidth floor is a faint dotted line in its colour; every line and floor is
+    named at its right end (floors that coincide, e.g. faiss's and torch's, share one
+    name), so no line needs the legend to be told apart."""
     scaling = results.scaling[results.scaling["experiment"] == experiment]
     scaling = scaling.dropna(subset=["n", "ms_per_query"])
     if scaling.empty:
         return None
     hardware = ", ".join(sorted(set(scaling["hardware"])))
     fig, (ax,) = new_figure(1, f"{experiment}: retrieval time vs database size\n({hardware})")
+    fig.set_size_inches(6.4, 4.8)
     engines = sorted(set(scaling["engine"]))
+    ends: list[tuple[float, float, str, str]] = []
+    floors: dict[tuple[str, tuple[float, ...]], tuple[list[str], pd.Series, pd.Series]] = {}
     for (method, _budget, engine), line in scaling.groupby(["method", "budget", "engine"]):
         line = line.sort_values("n")
         # dense engines search the backbone's full-width vectors, not the method's codes
@@ -249,21 +265,32 @@ def time_vs_database_size(results: Results, experiment: str) -> Figure | None:
             linestyle=ENGINE_LINESTYLES[engines.index(engine) % len(ENGINE_LINESTYLES)],
             label=label,
         )
+        ends.append((line["n"].iloc[-1], line["ms_per_query"].iloc[-1], engine, style["color"]))
         if line["floor_ms"].notna().any() and line["ms_per_batch"].notna().any():
             per_query = line["floor_ms"] * line["ms_per_query"] / line["ms_per_batch"]
-            ax.plot(
-                line["n"],
-                per_query,
-                color=style["color"],
-                linestyle=(0, (1, 2)),
-                linewidth=0.8,
-                label="memory-bandwidth floor (per engine)",
-            )
+            key = (style["color"], tuple(np.round(per_query.to_numpy(), 12)))
+            names = floors.setdefault(key, ([], line["n"], per_query))[0]
+            names.append(str(engine))
+    for (color, _), (names, n, per_query) in floors.items():
+        ax.plot(
+            n,
+            per_query,
+            color=color,
+            linestyle=(0, (1, 2)),
+            linewidth=0.8,
+            alpha=0.7,
+            label="memory-bandwidth floor (dotted, named per engine)",
+        )
+        ends.append((n.iloc[-1], per_query.iloc[-1], f"floor: {', '.join(names)}", color))
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: count_label(v)))
     log_axis(ax, "y")
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, high * 6)  # room for the names at the lines' right ends
     ax.set_xlabel("database size n (documents, log scale)")
     ax.set_ylabel("ms per query (log scale)")
     legend(fig, [ax])
+    label_points(fig, ax, ends)
     return fig
 
 
