@@ -36,11 +36,10 @@ from csrbench.codecs import Codes, codec, codec_names
 from csrbench.codesdir import CodesDir, search_roles
 from csrbench.compare import ALPHA, BYTE_BUDGETS, PRIMARY, holm
 from csrbench.devices import hardware_info
-from csrbench.retrieval import search
+from csrbench.evaluate import RETRIEVAL_DEPTH
+from csrbench.retrieval import rows, search
 from csrbench.stats import RESAMPLES, paired_test, seed_interval
 from csrbench.store import SplitEmbeddings, load_split
-
-RETRIEVAL_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,7 @@ def _items(
             normalize=False,
         )  # fmt: skip
         return {"knn1_top1": hits.astype(np.float64)}
-    n_db = database.n if hasattr(database, "n") else len(database)
-    _, ranked = search(None, database, queries, min(RETRIEVAL_DEPTH, n_db))
+    _, ranked = search(None, database, queries, min(RETRIEVAL_DEPTH, rows(database)))
     scores = metrics.retrieval_scores(ranked, rel, per_query=True)
     scores.pop("n_queries", None)
     return {name: np.asarray(v, dtype=np.float64) for name, v in scores.items()}
