@@ -79,14 +79,19 @@ def load_entry(aggregate_file: str | Path) -> Entry:
     )
 
 
-def primary_metric(entries: Sequence[Entry]) -> str:
-    measured = set().union(*(e.items for e in entries)) if entries else set()
+def pick_primary(measured: set[str], what: str = "compare") -> str:
+    """The first of PRIMARY among the metrics with per-item scores, else the first by
+    name; `what` names the caller's task in the error when there is none."""
     for name in PRIMARY:
         if name in measured:
             return name
     if not measured:
-        raise ValueError("no per-item scores to compare")
+        raise ValueError(f"no per-item scores to {what}")
     return sorted(measured)[0]
+
+
+def primary_metric(entries: Sequence[Entry]) -> str:
+    return pick_primary(set().union(*(e.items for e in entries)) if entries else set())
 
 
 def _best_under(entries: Sequence[Entry], metric: str, budget: float) -> Entry | None:

@@ -34,7 +34,7 @@ from csrbench import metrics
 from csrbench.atomic import write_json
 from csrbench.codecs import Codes, codec, codec_names
 from csrbench.codesdir import CodesDir, search_roles
-from csrbench.compare import ALPHA, BYTE_BUDGETS, PRIMARY, holm
+from csrbench.compare import ALPHA, BYTE_BUDGETS, holm, pick_primary
 from csrbench.devices import hardware_info
 from csrbench.evaluate import RETRIEVAL_DEPTH
 from csrbench.retrieval import rows, search
@@ -95,7 +95,11 @@ def score_codes(
     roles = search_roles(test.relevance)
     db_split = roles.database_split(train_split, eval_split)
     database = metrics.l2_normalize(encoded.load(db_split, roles.database_field))
-    calibration = metrics.l2_normalize(encoded.load(train_split, roles.database_field))
+    calibration = (  # image 1-NN searches the training images: the same codes
+        database
+        if db_split == train_split
+        else metrics.l2_normalize(encoded.load(train_split, roles.database_field))
+    )
     queries = metrics.l2_normalize(encoded.load(eval_split, roles.query_field))
     out = {}
     for name in codecs:
@@ -149,6 +153,18 @@ def collect_points(
     reason = unsupported(train, test)
     if reason:
         raise ValueError(f"no accuracy-per-byte frontier for {embeddings[eval_split]}: {reason}")
+    return score_points(codes_dirs, train, test, train_split, eval_split, codecs)
+
+
+def score_points(
+    codes_dirs: Iterable[str | Path],
+    train: SplitEmbeddings,
+    test: SplitEmbeddings,
+    train_split: str,
+    eval_split: str,
+    codecs: Sequence[str],
+) -> list[Point]:
+    """`collect_points` on splits already opened (and checked by `unsupported`)."""
     groups: dict[tuple[str, str, str], dict[int, tuple[CodesDir, Any]]] = {}
     for path in sorted(Path(p) for p in codes_dirs):
         encoded = CodesDir.read(path)
@@ -172,13 +188,7 @@ def collect_points(
 
 
 def primary_metric(points: Sequence[Point]) -> str:
-    measured = set().union(*(p.items for p in points))
-    for name in PRIMARY:
-        if name in measured:
-            return name
-    if not measured:
-        raise ValueError("no per-item scores: nothing to draw a frontier of")
-    return sorted(measured)[0]
+    return pick_primary(set().union(*(p.items for p in points)), "draw a frontier of")
 
 
 def pareto(points: Sequence[Point], metric: str) -> list[Point]:
@@ -304,13 +314,13 @@ def frontier_job(
     for name in codecs:
         codec(name)  # an unknown name fails before any work
     t = time.perf_counter()
-    test = load_split(embeddings[eval_split])
-    reason = unsupported(load_split(embeddings[train_split]), test)
+    train, test = load_split(embeddings[train_split]), load_split(embeddings[eval_split])
+    reason = unsupported(train, test)
     if reason:  # not an error: the experiment's other results stand, the report says why
         result = {"experiment": experiment, "skipped": reason, "points": [], "budgets": []}
         write_json(out_path, result)
         return result
-    points = collect_points(codes_dirs, embeddings, train_split, eval_split, codecs)
+    points = score_points(codes_dirs, train, test, train_split, eval_split, codecs)
     roles = search_roles(test.relevance)
     where = {
         "queries": {"split": eval_split, "field": roles.query_field, "precision": "float32"},

@@ -207,18 +207,21 @@ def seed_inputs(inputs):
     return [path for name, path in inputs.items() if name.startswith("seed")]
 
 
+def per_seed_paths(experiment, pattern):
+    """`pattern` filled for every (method, budget, seed) an experiment evaluates."""
+    exp = config["experiments"][experiment]
+    return [
+        pattern.format(experiment=experiment, method=method, cbudget=cbudget, seed=seed)
+        for method, cbudget in code_budgets(exp)
+        for seed in experiment_seeds(exp, method)
+    ]
+
+
 def experiment_metrics(wildcards):
     """Every aggregate metric file of one experiment, and the per-item scores of each of
     its seeds (the comparisons' input)."""
     exp = config["experiments"][wildcards.experiment]
-    items = [
-        SEED_METRICS.format(
-            experiment=wildcards.experiment, method=method, cbudget=cbudget, seed=seed
-        )
-        + ".items.npz"
-        for method, cbudget in code_budgets(exp)
-        for seed in experiment_seeds(exp, method)
-    ]
+    items = per_seed_paths(wildcards.experiment, f"{SEED_METRICS}.items.npz")
     aggregates = [
         f"results/metrics/{wildcards.experiment}/{method}/{cbudget}.json"
         for method, cbudget in code_budgets(exp)
@@ -233,14 +236,7 @@ def all_comparisons():
 def frontier_inputs(wildcards):
     """Every seed's codes of every (method, budget) of one experiment, and the split
     embeddings (relevance, labels) the frontier scores them with."""
-    exp = config["experiments"][wildcards.experiment]
-    codes = [
-        CODES.format(
-            experiment=wildcards.experiment, method=method, cbudget=cbudget, seed=seed
-        )
-        for method, cbudget in code_budgets(exp)
-        for seed in experiment_seeds(exp, method)
-    ]
+    codes = per_seed_paths(wildcards.experiment, CODES)
     return {"codes": codes, **experiment_split_embeddings(wildcards)}
 
 

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from csrbench.report.collect import Results
-from csrbench.report.labels import k_label, method_label, method_rank, metric_label
+from csrbench.report.labels import k_label, method_label, method_rank, metric_label, p_phrase
 from csrbench.report.plot import BAR_STYLE, interval_note, label_points, new_figure, styled
 from csrbench.report.stat_tables import P_DIGITS
 from csrbench.report.style import method_style
@@ -50,14 +50,15 @@ def _half(point: dict[str, Any]) -> float:
     return 100 * (high - low) / 2
 
 
+def _codec_rank(codec: str) -> tuple[int, str]:
+    """Finest first, as CODEC_MARKERS lists them; unknown codecs after, by name."""
+    order = list(CODEC_MARKERS)
+    return (order.index(codec) if codec in order else len(order), codec)
+
+
 def _codecs(body: dict[str, Any]) -> list[str]:
     """The file's codecs, finest first (the JSON stores them by name)."""
-    order = list(CODEC_MARKERS)
-    return sorted(body["codecs"], key=lambda c: (order.index(c) if c in order else len(order), c))
-
-
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return sorted(body["codecs"], key=_codec_rank)
 
 
 def points_table(experiment: str, body: dict[str, Any]) -> Table:
@@ -67,7 +68,7 @@ def points_table(experiment: str, body: dict[str, Any]) -> Table:
         key=lambda p: (
             method_rank(p["method"]),
             p["k"] or 1e9,
-            list(CODEC_MARKERS).index(p["codec"]) if p["codec"] in CODEC_MARKERS else 9,
+            _codec_rank(p["codec"]),
         ),
     )
     index = pd.MultiIndex.from_arrays(
@@ -165,7 +166,7 @@ def _budget_line(row: dict[str, Any]) -> str:
         verdict = "ahead of" if test["significant"] else "level with (no significant difference)"
         line = (
             f"{head}, {verdict} {config_text(other)} {100 * other['mean']:.1f} "
-            f"({diff:+.1f} points, {_p(test['p_holm'])})"
+            f"({diff:+.1f} points, {p_phrase(test['p_holm'])})"
         )
         if "same_test_as" in row:
             line += f", the same pair as at {int(row['same_test_as'])} B"

@@ -98,3 +98,8 @@ def modality(frame: pd.DataFrame) -> str:
 def k_label(k: float) -> str:
     """`8.0` -> "8"; NaN -> "full"."""
     return "full" if k is None or (isinstance(k, float) and math.isnan(k)) else str(int(k))
+
+
+def p_phrase(p: float) -> str:
+    """A p-value as the verdict sentences write it: "p < 0.001" or "p = 0.042"."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

@@ -23,12 +23,8 @@ from csrbench.atomic import write_text
 from csrbench.report.collect import Results
 from csrbench.report.files import VERDICTS_SUFFIX
 from csrbench.report.frontier import frontier_lines
-from csrbench.report.labels import method_label, metric_label, sorted_methods
+from csrbench.report.labels import method_label, metric_label, p_phrase, sorted_methods
 from csrbench.report.spread import seed_counts, seeds_phrase
-
-
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def _where(axis: str, budget: float) -> str:
@@ -40,7 +36,7 @@ def _item(row: dict[str, Any]) -> str:
     where = _where(row["axis"], row["budget"])
     if row["axis"] == "bytes":  # which configurations met at this budget
         where += f" ({row['a']['budget']} vs {row['b']['budget']})"
-    return f"{where}: {diff:+.1f} ({_p(row['p_holm'])})"
+    return f"{where}: {diff:+.1f} ({p_phrase(row['p_holm'])})"
 
 
 def _clause(label: str, rows: list[dict[str, Any]]) -> str | None:
