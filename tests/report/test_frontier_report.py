@@ -116,10 +116,14 @@ def test_figure_draws_every_point_the_frontier_and_a_legend_entry_each(report) -
         for x, y in line.get_xydata()
     }
     assert len(drawn) == len(POINTS)
-    assert sorted(t.get_text() for t in ax.texts) == [
-        "CSR k16 sq4",
-        "CSR k8 sq4",
-        "MRL k16 sq4",
-        "MRL k8 sq4",
+    # the frontier's points carry numbers, cheapest first, keyed below the axes
+    assert [t.get_text() for t in ax.texts] == ["1", "2", "3", "4"]
+    assert [t.xy[0] for t in ax.texts] == [4, 8, 15, 30]
+    key = [t.get_text() for t in fig.legends[1].get_texts()]
+    assert [entry.split(":")[0] for entry in key] == [
+        "MRL k8 sq4 (4 B)",
+        "MRL k16 sq4 (8 B)",
+        "CSR k8 sq4 (15 B)",
+        "CSR k16 sq4 (30 B)",
     ]
     assert (out / "figures/code_frontier.png").stat().st_size > 10_000

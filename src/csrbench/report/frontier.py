@@ -9,7 +9,7 @@
 - the verdict lines appended to `{experiment}_verdicts.md` say the same in words;
 - `{experiment}_frontier.png`: every point (colour = method, marker = codec) on a log2
   bytes axis with its seed interval, each (method, codec) joined across k, and the
-  frontier drawn as a step line, its points labelled.
+  frontier drawn as a step line, its points numbered and keyed below the axes.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def frontier_figure(experiment: str, body: dict[str, Any]) -> Figure | None:
         return None
     metric = body["metric"]
     fig, (ax,) = new_figure(1, f"{experiment}: accuracy per byte, every method and codec")
-    fig.set_size_inches(7.2, 4.6)
+    fig.set_size_inches(7.2, 5.4)
     frame = pd.DataFrame(points)
     frame["k_order"] = frame["k"].fillna(1e9)
     seeds: list[int] = []
@@ -239,8 +239,8 @@ def frontier_figure(experiment: str, body: dict[str, Any]) -> Figure | None:
         label="Pareto frontier",
     )
     ax.set_xscale("log", base=2)
-    # room left of the cheapest point for its label, clear of the y tick labels
-    ax.set_xlim(frame["bytes_per_doc"].min() / 3, frame["bytes_per_doc"].max() * 1.5)
+    # room left of the cheapest point for its number, clear of the y tick labels
+    ax.set_xlim(frame["bytes_per_doc"].min() / 2, frame["bytes_per_doc"].max() * 1.5)
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
     ax.set_xlabel("bytes per document, as stored (log scale)")
     ax.set_ylabel(metric_label(metric))
@@ -266,17 +266,34 @@ def frontier_figure(experiment: str, body: dict[str, Any]) -> Figure | None:
             Line2D([], [], color="0.35", marker="|", linestyle="none", label=interval_note(seeds))
         )
     fig.legend(handles=handles, loc="outside right center", title="method / codec", fontsize=7.5)
+    # frontier points carry a number, keyed below the axes: full names beside the points
+    # crowd each other and the other methods' points where the frontier is steep
+    records = front.to_dict("records")
+    key = [
+        Line2D(
+            [],
+            [],
+            color=method_style(p["method"])["color"],
+            marker=f"${i}$",
+            markersize=7,
+            linestyle="none",
+            label=f"{config_text(p)}: {100 * p['mean']:.1f}",
+        )
+        for i, p in enumerate(records, start=1)
+    ]
+    fig.legend(
+        handles=key,
+        loc="outside lower center",
+        ncol=min(len(key), 3),
+        title="on the Pareto frontier (configuration, bytes per document: score)",
+        fontsize=7.5,
+    )
     label_points(
         fig,
         ax,
         [
-            (
-                p["bytes_per_doc"],
-                100 * p["mean"],
-                config_text(p, with_bytes=False),
-                method_style(p["method"])["color"],
-            )
-            for p in front.to_dict("records")
+            (p["bytes_per_doc"], 100 * p["mean"], str(i), method_style(p["method"])["color"])
+            for i, p in enumerate(records, start=1)
         ],
     )
     return fig
