@@ -17,6 +17,7 @@ with job_log(smk.log[0]) as log:
         smk.params.eval_split,
         smk.output[0],
         repeats=smk.params.repeats,
+        corpus=smk.params.corpus,
     )
     for row in result["engines"]:
         log.info("%s: %.4f ms/query", row["engine"], row["ms_per_query"])

@@ -27,5 +27,6 @@ with job_log(smk.log[0]) as log:
         experiment=smk.wildcards.experiment,
         seed=int(smk.wildcards.seed),
         items_path=smk.output.scores,
+        corpus=smk.params.corpus,
     )
     log.info("metrics: %s", result["metrics"])

@@ -17,6 +17,7 @@ with job_log(smk.log[0]) as log:
         smk.params.eval_split,
         list(smk.params.codecs),
         smk.output[0],
+        corpus=list(smk.params.corpus),
     )
     front = [p for p in result["points"] if p["pareto"]]
     log.info(

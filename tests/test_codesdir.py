@@ -14,6 +14,7 @@ import pytest
 from csrbench.codes import SparseCodes
 from csrbench.codesdir import META, CodesDir, search_roles
 from csrbench.data.base import Relevance
+from csrbench.evaluate import evaluate_job
 from csrbench.jobs import encode_job, train_job
 from csrbench.store import SplitWriter
 
@@ -141,3 +142,77 @@ def test_search_roles() -> None:
     images = search_roles(None)
     assert (images.database_field, images.query_field) == ("image", "image")
     assert images.database_split("train", "test") == "train"  # kNN against training images
+
+
+def test_a_corpus_appends_the_other_splits_documents() -> None:
+    pairs = np.zeros((1, 3), np.int64)
+    text = search_roles(Relevance("query", "doc", pairs))
+    assert text.database_splits("train", "test") == ("test",)
+    # the eval split's documents first (relevance indexes them), the eval split once
+    assert text.database_splits("train", "test", ["train", "val", "test"]) == (
+        "test",
+        "train",
+        "val",
+    )
+    for roles in (search_roles(Relevance("text", "image", pairs)), search_roles(None)):
+        with pytest.raises(ValueError, match=r"query->doc retrieval only.*corpus: eval"):
+            roles.database_splits("train", "test", ["train"])
+    assert search_roles(None).database_splits("train", "test") == ("train",)
+
+
+def test_load_rows_stacks_splits_in_order(encoded: dict[str, Path]) -> None:
+    for path in encoded.values():
+        codes = CodesDir.read(path)
+        test, train = codes.load("test", "doc"), codes.load("train", "doc")
+        both = codes.load_rows(["test", "train"], "doc")
+        if isinstance(both, SparseCodes):
+            assert isinstance(test, SparseCodes) and isinstance(train, SparseCodes)
+            assert both.h == test.h and both.n == test.n + train.n
+            np.testing.assert_array_equal(
+                both.to_dense(), np.vstack([test.to_dense(), train.to_dense()])
+            )
+        else:
+            np.testing.assert_array_equal(both, np.vstack([test, train]))
+
+
+def test_evaluate_with_a_corpus_ranks_against_every_document(tmp_path: Path) -> None:
+    """nDCG@10 and Recall@1 over the eval split's documents followed by the training
+    split's, against a brute-force ranking of the same codes; more documents can only
+    push a relevant document down, so no query scores higher than without the corpus."""
+    rng = np.random.default_rng(5)
+    n_test, n_train = 40, 120
+    test_docs = rng.normal(size=(n_test, 8)).astype(np.float32)
+    queries = test_docs + rng.normal(size=test_docs.shape).astype(np.float32)
+    train_docs = rng.normal(size=(n_train, 8)).astype(np.float32)
+    fields = {
+        "test": {"doc": test_docs, "query": queries},
+        "train": {"doc": train_docs, "query": train_docs},
+    }
+    path = write_codes_dir(tmp_path / "codes", fields, method="full", k=None)
+    splits = {}
+    for split, f in fields.items():
+        n = len(f["doc"])
+        pairs = Relevance("query", "doc", np.stack([np.arange(n)] * 2 + [np.ones(n, int)], 1))
+        splits[split] = write_split(tmp_path / "emb" / split, f, pairs)
+    plain = evaluate_job(path, splits, "train", "test", tmp_path / "a.json", linear_probe=False,
+                         items_path=tmp_path / "a.npz")  # fmt: skip
+    grown = evaluate_job(path, splits, "train", "test", tmp_path / "b.json", linear_probe=False,
+                         items_path=tmp_path / "b.npz", corpus=["train"])  # fmt: skip
+    assert plain["database"] == {"split": "test", "corpus": [], "field": "doc", "n": n_test}
+    assert grown["database"] == {"split": "test", "corpus": ["train"], "field": "doc", "n": 160}
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float64)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    scores = unit(queries) @ unit(np.vstack([test_docs, train_docs])).T
+    # rank of document i for query i: documents scoring higher, ties to the lower id
+    own = scores[np.arange(n_test), np.arange(n_test)]
+    rank = (scores > own[:, None]).sum(1)
+    ndcg = np.where(rank < 10, 1 / np.log2(rank + 2), 0.0)
+    items_plain, items_grown = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    np.testing.assert_allclose(items_grown["ndcg@10"], ndcg, atol=1e-5)
+    np.testing.assert_allclose(items_grown["recall@1"], rank == 0)
+    assert grown["metrics"]["ndcg@10"] == pytest.approx(ndcg.mean(), abs=1e-5)
+    assert np.all(items_grown["ndcg@10"] <= items_plain["ndcg@10"] + 1e-6)
+    assert grown["metrics"]["ndcg@10"] < plain["metrics"]["ndcg@10"]  # the corpus is harder

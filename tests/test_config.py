@@ -19,7 +19,13 @@ def default_config() -> dict:
 
 
 def test_default_and_test_configs_are_valid() -> None:
-    for name in ("config.yaml", "test.yaml", "ablation.yaml", "low-budget.yaml"):
+    for name in (
+        "config.yaml",
+        "test.yaml",
+        "ablation.yaml",
+        "low-budget.yaml",
+        "pycode-large.yaml",
+    ):
         cfg = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()))
         assert cfg["embed"]["batch_size"] >= 1
         assert all(e["train_split"] == "train" for e in cfg["experiments"].values())
@@ -100,6 +106,15 @@ def test_defaults_are_filled(default_config: dict) -> None:
             r"experiments\.digits\.modality = 'audio' is not allowed",
         ),
         (lambda c: c.update(experiment={}), r"unknown key experiment"),
+        (
+            lambda c: c["experiments"]["pycode"].update(corpus="train"),
+            r"experiments\.pycode\.corpus = 'train' is not allowed; choose one of: eval, all",
+        ),
+        (
+            lambda c: c["experiments"]["digits"].update(corpus="all"),
+            r"experiments\.digits\.corpus = 'all' grows the database of query->doc retrieval, "
+            r"which dataset 'digits' \(loader digits\) does not have: set corpus: eval",
+        ),
     ],
 )
 def test_bad_config_names_the_key(default_config: dict, mutate, message: str) -> None:

@@ -107,6 +107,32 @@ def test_points_score_as_brute_force_on_independently_decoded_codes(retrieval: d
     assert by["csr", "sq8"].bytes_per_doc == 11  # 6 ids of 6 bits + 6 values of 8 bits: 84 bits
 
 
+def test_a_corpus_adds_the_training_documents_to_the_stored_database(retrieval: dict) -> None:
+    """With `corpus: all` the quantized database is the test documents followed by the
+    training documents, both stored at the codec; queries still find test document i."""
+    (point,) = [
+        p
+        for p in collect_points(
+            retrieval["dirs"], retrieval["emb"], "train", "test", ["sq4"], corpus=["train"]
+        )
+        if p.method == "trunc"
+    ]
+    root = retrieval["root"] / "codes/trunc/k8/seed0"
+    train = unit(np.load(root / "train/doc.npy"))
+    lo, hi = train.min(0), train.max(0)
+    step = (hi - lo) / 15
+    db = unit(np.vstack([np.load(root / "test/doc.npy"), np.load(root / "train/doc.npy")]))
+    decoded = lo + np.clip(np.rint((db - lo) / step), 0, 15) * step
+    expected = expected_ndcg(decoded, np.load(root / "test/query.npy"))
+    np.testing.assert_allclose(point.items["ndcg@10"][0], expected, atol=1e-6)
+    (plain,) = [
+        p
+        for p in collect_points(retrieval["dirs"], retrieval["emb"], "train", "test", ["sq4"])
+        if p.method == "trunc"
+    ]
+    assert point.mean("ndcg@10") < plain.mean("ndcg@10")  # 150 more documents to beat
+
+
 def test_codecs_are_calibrated_on_the_training_split_only(retrieval: dict, monkeypatch) -> None:
     seen: list[np.ndarray] = []
     original = codec_base.Codec.fit

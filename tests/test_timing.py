@@ -135,7 +135,7 @@ def test_bench_job_writes_one_row_per_engine(tmp_path: Path) -> None:
     on_disk = json.loads(out.read_text())
     assert on_disk["method"] == "csr" and on_disk["k"] == 8
     assert on_disk["bytes_per_doc_stored"] == 32
-    assert on_disk["database"] == {"split": "test", "field": "doc", "n": 90}
+    assert on_disk["database"] == {"split": "test", "corpus": [], "field": "doc", "n": 90}
     assert on_disk["queries"] == {"split": "test", "field": "query", "n": 40}
     assert (on_disk["query_batch"], on_disk["topk"]) == (512, 10)
     assert set(on_disk) == {
@@ -150,6 +150,20 @@ def test_bench_job_writes_one_row_per_engine(tmp_path: Path) -> None:
         assert row["queries_per_s"] == pytest.approx(1e3 / row["ms_per_query"])
 
 
+def test_bench_job_with_a_corpus_times_every_split_documents(tmp_path: Path) -> None:
+    doc, train_doc = sample_codes(90, 32, 4, seed=1), sample_codes(60, 32, 4, seed=3)
+    query = sample_codes(40, 32, 4, seed=2)
+    codes = write_codes_dir(
+        tmp_path / "codes", {"test": {"doc": doc, "query": query}, "train": {"doc": train_doc}}
+    )
+    pairs = Relevance("query", "doc", np.zeros((1, 3), np.int64))
+    x = np.ones((3, 5), np.float32)
+    split = write_split(tmp_path / "emb" / "test", {"doc": x, "query": x}, pairs)
+    result = bench_job(codes, split, "train", "test", tmp_path / "b.json", repeats=1,
+                       corpus=["train"])  # fmt: skip
+    assert result["database"] == {"split": "test", "corpus": ["train"], "field": "doc", "n": 150}
+
+
 def test_bench_job_on_dense_image_codes_searches_the_training_images(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     train, test = rng.normal(size=(50, 6)), rng.normal(size=(20, 6))
@@ -161,7 +175,7 @@ def test_bench_job_on_dense_image_codes_searches_the_training_images(tmp_path: P
     )
     split = write_split(tmp_path / "emb" / "test", {"image": np.ones((2, 6), np.float32)}, None)
     result = bench_job(codes, split, "train", "test", tmp_path / "out.json", repeats=1)
-    assert result["database"] == {"split": "train", "field": "image", "n": 50}
+    assert result["database"] == {"split": "train", "corpus": [], "field": "image", "n": 50}
     assert result["queries"] == {"split": "test", "field": "image", "n": 20}
     assert [row["engine"] for row in result["engines"]] == available_engines("dense")
     assert {row["bytes_per_doc"] for row in result["engines"]} == {6 * 4}  # fp16 -> float32

@@ -5,7 +5,8 @@ k, whether the codes are sparse, bytes per document, the model, and per split th
 embeddings it came from and each field's shape) and one `{split}/{field}.npz` (fixed-k
 SparseCodes) or `.npy` (dense) per field. `evaluate`, `bench` and `scaling` read it
 through `CodesDir` instead of each parsing the JSON; `search_roles` is the one place
-that decides which field is searched (the database) and which searches (the queries).
+that decides which field is searched (the database), from which splits, and which
+searches (the queries).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -109,6 +111,21 @@ class CodesDir:
             )
         return np.load(dense)
 
+    def load_rows(self, splits: Sequence[str], field: str) -> SparseCodes | np.ndarray:
+        """One field's codes of several splits, stacked in the given order (a corpus of
+        the eval split's documents followed by the other splits')."""
+        parts = [self.load(split, field) for split in splits]
+        if len(parts) == 1:
+            return parts[0]
+        if isinstance(parts[0], SparseCodes):
+            assert all(isinstance(p, SparseCodes) for p in parts)
+            return SparseCodes(
+                np.concatenate([p.indices for p in parts]),  # type: ignore[union-attr]
+                np.concatenate([p.values for p in parts]),  # type: ignore[union-attr]
+                parts[0].h,
+            )
+        return np.concatenate(parts)
+
     @property
     def active_dims(self) -> int | None:
         """Dimensions a code uses: k, or for unbudgeted methods the codes' width."""
@@ -132,6 +149,26 @@ class SearchRoles:
         """The eval split's own documents where relevance pairs its fields; else (image
         kNN) the training images, searched by the eval split's."""
         return eval_split if self.within_split else train_split
+
+    def database_splits(
+        self, train_split: str, eval_split: str, corpus: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """The splits whose database-field rows are searched, in the order they stack.
+
+        `corpus` (an experiment's `corpus: all`) appends other splits' documents to the
+        eval split's; relevance rows index the eval split's documents, which come
+        first, so the judgements hold unchanged. Only query->doc retrieval has a corpus
+        to grow: image kNN searches the training images, and image-text recall pairs
+        each caption with its own split's images.
+        """
+        if corpus and (self.database_field, self.query_field) != ("doc", "query"):
+            raise ValueError(
+                f"corpus splits {list(corpus)} apply to query->doc retrieval only; this data "
+                f"searches {self.database_field!r} with {self.query_field!r}: set the "
+                "experiment's `corpus: eval`"
+            )
+        first = self.database_split(train_split, eval_split)
+        return (first, *(s for s in corpus if s != first))
 
 
 def search_roles(relevance: Relevance | None) -> SearchRoles:

@@ -47,6 +47,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     _check_references(config)
     _check_methods(config)
     _check_tuning(config)
+    _check_corpus(config)
     _check_paths(config)
     return _sorted(config)
 
@@ -166,6 +167,23 @@ def _check_methods(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     "config: " + err.describe(f"{where}.method_params.{method}.")
                 ) from None
+
+
+# Loaders whose splits carry no query->doc relevance: a retrieval corpus cannot grow there.
+NO_QUERY_DOC = frozenset({"digits", "imagefolder", "captions"})
+
+
+def _check_corpus(config: dict[str, Any]) -> None:
+    """`corpus: all` adds documents to query->doc retrieval; on image or image-text data
+    it would silently change nothing, so it is an error at dry run."""
+    for name, exp in config["experiments"].items():
+        loader = config["datasets"][exp["dataset"]]["loader"]
+        if exp["corpus"] == "all" and loader in NO_QUERY_DOC:
+            raise ConfigError(
+                f"config: experiments.{name}.corpus = 'all' grows the database of query->doc "
+                f"retrieval, which dataset {exp['dataset']!r} (loader {loader}) does not have: "
+                "set corpus: eval"
+            )
 
 
 def tune_budget(exp: dict[str, Any]) -> int:

@@ -4,7 +4,8 @@ Which metrics run follows from the data, not from a per-dataset switch:
 - a labelled `image` field: 1-NN top-1 (database = train, queries = eval split, exact
   search on L2-normalised codes) and the linear probe;
 - relevance from `query` to `doc`: retrieval nDCG@10, Recall@{1,10,100}, MRR@10 of the
-  eval split's queries against its documents (cosine on codes);
+  eval split's queries against its documents, or against a corpus of every split's
+  documents (`corpus`; cosine on codes);
 - relevance from `text` to `image`: Recall@{1,5,10} in both directions;
 - a labelled text field (`doc` or `text`): classification accuracy (train -> eval) and
   clustering (V-measure, Hungarian accuracy) of the eval split.
@@ -13,6 +14,7 @@ Which metrics run follows from the data, not from a per-dataset switch:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,9 @@ import numpy as np
 from csrbench import metrics
 from csrbench.atomic import atomic_path, write_json
 from csrbench.codes import SparseCodes
-from csrbench.codesdir import CodesDir
+from csrbench.codesdir import CodesDir, search_roles
 from csrbench.devices import hardware_info
-from csrbench.retrieval import search
+from csrbench.retrieval import rows, search
 from csrbench.store import load_split
 
 RETRIEVAL_DEPTH = 100
@@ -39,8 +41,12 @@ def evaluate_job(
     experiment: str | None = None,
     seed: int = 0,
     items_path: str | Path | None = None,
+    corpus: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Score one (method, budget, seed) of an experiment and write one JSON.
+
+    `corpus`: further splits whose documents join the eval split's as the retrieval
+    database (`SearchRoles.database_splits`; the experiment's `corpus: all`).
 
     With `items_path`, the per-item scores behind each mean (per query: nDCG@10, MRR@10,
     Recall@10; per test image or document: 1-NN, probe and classification hits) go to an
@@ -91,11 +97,18 @@ def evaluate_job(
             seconds["linear_probe"] = time.perf_counter() - t
 
     rel = test.relevance
+    db_splits = search_roles(rel).database_splits(train_split, eval_split, corpus)
     if rel is not None and (rel.source, rel.target) == ("query", "doc"):
         t = time.perf_counter()
         queries = metrics.l2_normalize(codes(eval_split, "query"))
-        docs = metrics.l2_normalize(codes(eval_split, "doc"))
-        depth = min(RETRIEVAL_DEPTH, test.field("doc").x.shape[0])
+        docs = metrics.l2_normalize(encoded.load_rows(db_splits, "doc"))
+        result["database"] = {
+            "split": db_splits[0],
+            "corpus": list(db_splits[1:]),
+            "field": "doc",
+            "n": rows(docs),
+        }
+        depth = min(RETRIEVAL_DEPTH, rows(docs))
         _, ranked = search(None, docs, queries, depth)
         per_query = metrics.retrieval_scores(ranked, rel, per_query=True)
         scores["n_queries"] = per_query.pop("n_queries")

@@ -90,14 +90,16 @@ def score_codes(
     train_split: str,
     eval_split: str,
     codecs: Sequence[str],
+    corpus: Sequence[str] = (),
 ) -> dict[str, tuple[int, int, dict[str, np.ndarray]]]:
-    """codec -> (bytes per document, index bytes, per-item scores) of one codes dir."""
+    """codec -> (bytes per document, index bytes, per-item scores) of one codes dir.
+    `corpus`: further splits whose documents join the database (`evaluate_job`'s)."""
     roles = search_roles(test.relevance)
-    db_split = roles.database_split(train_split, eval_split)
-    database = metrics.l2_normalize(encoded.load(db_split, roles.database_field))
+    db_splits = roles.database_splits(train_split, eval_split, corpus)
+    database = metrics.l2_normalize(encoded.load_rows(db_splits, roles.database_field))
     calibration = (  # image 1-NN searches the training images: the same codes
         database
-        if db_split == train_split
+        if db_splits == (train_split,)
         else metrics.l2_normalize(encoded.load(train_split, roles.database_field))
     )
     queries = metrics.l2_normalize(encoded.load(eval_split, roles.query_field))
@@ -146,6 +148,7 @@ def collect_points(
     train_split: str,
     eval_split: str,
     codecs: Sequence[str],
+    corpus: Sequence[str] = (),
 ) -> list[Point]:
     """Score every codes dir with every codec that applies; fold seeds into Points.
     Raises (naming what is missing) when the data has no index-served metric."""
@@ -153,7 +156,7 @@ def collect_points(
     reason = unsupported(train, test)
     if reason:
         raise ValueError(f"no accuracy-per-byte frontier for {embeddings[eval_split]}: {reason}")
-    return score_points(codes_dirs, train, test, train_split, eval_split, codecs)
+    return score_points(codes_dirs, train, test, train_split, eval_split, codecs, corpus)
 
 
 def score_points(
@@ -163,13 +166,14 @@ def score_points(
     train_split: str,
     eval_split: str,
     codecs: Sequence[str],
+    corpus: Sequence[str] = (),
 ) -> list[Point]:
     """`collect_points` on splits already opened (and checked by `unsupported`)."""
     groups: dict[tuple[str, str, str], dict[int, tuple[CodesDir, Any]]] = {}
     for path in sorted(Path(p) for p in codes_dirs):
         encoded = CodesDir.read(path)
         usable = [c for c in codecs if c in codec_names(sparse=True)] if encoded.sparse else codecs
-        scored = score_codes(encoded, train, test, train_split, eval_split, usable)
+        scored = score_codes(encoded, train, test, train_split, eval_split, usable, corpus)
         for name, result in scored.items():
             key = (encoded.method, path.parent.name, name)
             groups.setdefault(key, {})[_seed_of(path)] = (encoded, result)
@@ -307,10 +311,12 @@ def frontier_job(
     codecs: Sequence[str],
     out_path: str | Path,
     n_resamples: int = RESAMPLES,
+    corpus: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write `results/frontier/{experiment}.json`: every point, the frontier, the
     per-budget winners and their tests; for data without an index-served metric
-    (classification only), a file that says so and holds no point."""
+    (classification only), a file that says so and holds no point. `corpus`: further
+    splits whose documents join the database (`evaluate_job`'s)."""
     for name in codecs:
         codec(name)  # an unknown name fails before any work
     t = time.perf_counter()
@@ -320,12 +326,13 @@ def frontier_job(
         result = {"experiment": experiment, "skipped": reason, "points": [], "budgets": []}
         write_json(out_path, result)
         return result
-    points = score_points(codes_dirs, train, test, train_split, eval_split, codecs)
+    points = score_points(codes_dirs, train, test, train_split, eval_split, codecs, corpus)
     roles = search_roles(test.relevance)
     where = {
         "queries": {"split": eval_split, "field": roles.query_field, "precision": "float32"},
         "database": {
             "split": roles.database_split(train_split, eval_split),
+            "corpus": list(roles.database_splits(train_split, eval_split, corpus)[1:]),
             "field": roles.database_field,
         },
         "calibration": {"split": train_split, "field": roles.database_field},

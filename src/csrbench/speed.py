@@ -10,6 +10,7 @@ millions of documents is `csrbench.scaling` (rule `scaling`, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,14 @@ def bench_job(
     eval_split: str,
     out_path: str | Path,
     repeats: int = 5,
+    corpus: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Time every applicable engine on one (method, budget)'s codes; write one JSON."""
+    """Time every applicable engine on one (method, budget)'s codes; write one JSON.
+    `corpus`: further splits whose documents join the database (`evaluate_job`'s)."""
     codes = CodesDir.read(codes_dir)
     roles = search_roles(load_split(eval_embeddings).relevance)
-    db_split = roles.database_split(train_split, eval_split)
-    database = l2_normalize(_as_float(codes.load(db_split, roles.database_field)))
+    db_splits = roles.database_splits(train_split, eval_split, corpus)
+    database = l2_normalize(_as_float(codes.load_rows(db_splits, roles.database_field)))
     queries = l2_normalize(_as_float(codes.load(eval_split, roles.query_field)))
     kind = "sparse" if isinstance(database, SparseCodes) else "dense"
     engines = [e for e in available_engines(kind) if e != "inverted-torch"]
@@ -58,7 +61,12 @@ def bench_job(
         "method": codes.method,
         "k": codes.k,
         "bytes_per_doc_stored": codes.bytes_per_doc,
-        "database": {"split": db_split, "field": roles.database_field, "n": rows(database)},
+        "database": {
+            "split": db_splits[0],
+            "corpus": list(db_splits[1:]),  # further splits whose documents joined
+            "field": roles.database_field,
+            "n": rows(database),
+        },
         "queries": {"split": eval_split, "field": roles.query_field, "n": rows(queries)},
         "query_batch": QUERY_BATCH,
         "topk": TOPK,

@@ -164,3 +164,23 @@ def test_frontier_follows_evaluate_codecs(tmp_path: Path, wf) -> None:
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
     assert "int3" in message and "codecs" in message, message
+
+
+def test_a_corpus_of_every_split_encodes_validation_for_evaluate(tmp_path: Path, wf) -> None:
+    """config/pycode-large.yaml searches every split's documents (`corpus: all`), so its
+    evaluate jobs encode the validation split too; the default's never read it."""
+    large = wf.load_yaml("config/pycode-large.yaml")
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "l.yaml", large)))
+    jobs = _jobs(proc.stdout)
+    evaluates = [j for j in jobs if j["rule"] == "evaluate"]
+    assert evaluates and wf.planned_jobs(proc)["bench"] == 1 + 4 * 4  # full + 4 methods x 4 k
+    for job in evaluates:
+        names = {Path(i).name for i in job["input"].split(", ") if "/embeddings/" in i}
+        assert names == {"train", "val", "test"}, job
+    default = wf.load_yaml("config/config.yaml")
+    proc = wf.run(
+        tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "d.yaml", default))
+    )
+    for job in _jobs(proc.stdout):
+        if job["rule"] == "evaluate":
+            assert not any(i.endswith("/val") for i in job["input"].split(", ")), job

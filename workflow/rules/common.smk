@@ -45,9 +45,18 @@ def experiment_splits(exp):
     return sorted({exp["train_split"], exp["eval_split"], *val})
 
 
+def corpus_splits(exp):
+    """The splits whose documents join the eval split's in the retrieval database
+    (`corpus: all`): training and, where the dataset has one, validation."""
+    if exp["corpus"] != "all":
+        return []
+    return [exp["train_split"]] + ([exp["val_split"]] if has_validation(exp) else [])
+
+
 def coded_splits(exp):
-    """The splits `evaluate` encodes and reads: never validation (only `tune` reads it)."""
-    return sorted({exp["train_split"], exp["eval_split"]})
+    """The splits `evaluate` encodes and reads: validation only where it joins the
+    retrieval corpus (`tune` reads it, from embeddings)."""
+    return sorted({exp["train_split"], exp["eval_split"], *corpus_splits(exp)})
 
 
 def experiment_seeds(exp, method):

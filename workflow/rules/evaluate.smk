@@ -26,6 +26,7 @@ rule evaluate:
         train_split=lambda w: config["experiments"][w.experiment]["train_split"],
         eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
         splits=lambda w: sorted(experiment_split_embeddings(w)),
+        corpus=lambda w: corpus_splits(config["experiments"][w.experiment]),
         linear_probe=config["evaluate"]["linear_probe"],
     script:
         "../../scripts/evaluate.py"
@@ -102,6 +103,7 @@ rule bench:
         train_split=lambda w: config["experiments"][w.experiment]["train_split"],
         eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
         repeats=config["evaluate"]["speed_repeats"],
+        corpus=lambda w: corpus_splits(config["experiments"][w.experiment]),
     script:
         "../../scripts/bench.py"
 
@@ -129,5 +131,6 @@ rule frontier:
         train_split=lambda w: config["experiments"][w.experiment]["train_split"],
         eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
         codecs=config["evaluate"]["codecs"],
+        corpus=lambda w: corpus_splits(config["experiments"][w.experiment]),
     script:
         "../../scripts/frontier.py"
