@@ -7,6 +7,7 @@ Engines (see `ENGINES`, `available_engines()`):
 - `torch-csr`      sparse, document CSR @ dense queries (cuSPARSE on GPU)
 - `inverted`       sparse, blocked inverted index, fused scoring + top-K (numba)
 - `inverted-torch` sparse, inverted index with torch gather + index_add_ (CPU or CUDA)
+- `ell-triton`     sparse, fused Triton gather-score-top-k over the fixed-k codes (GPU)
 
 All return `(scores [nq, k] float32, ids [nq, k] int64)`, best first, ties broken by
 lower database id, padding (-inf, -1) when the database has fewer than k rows.
@@ -24,6 +25,9 @@ from csrbench.retrieval import dense, sparse  # noqa: F401
 
 # isort: split
 from csrbench.retrieval import inverted  # noqa: F401
+
+# isort: split
+from csrbench.retrieval import ell_triton  # noqa: F401
 from csrbench.retrieval.base import (
     ENGINES,
     Database,
