@@ -45,7 +45,7 @@ from csrbench.retrieval.synthetic import sample_codes, usage_frequencies
 from csrbench.store import PROVENANCE, load_split
 from csrbench.timing import QUERY_BATCH, TOPK, bench_hardware, read_bandwidth, time_engine
 
-DEFAULT_ENGINES = ("faiss", "torch", "torch-csr", "inverted", "inverted-torch")
+DEFAULT_ENGINES = ("faiss", "torch", "torch-csr", "inverted", "inverted-torch", "ell-triton")
 # engines too slow for the largest CPU sizes unless asked for: max n on CPU
 CPU_MAX_N = {"inverted-torch": 100_000}
 # bytes the sweep holds per document at once, beyond the interpreter (see memory_bytes)
