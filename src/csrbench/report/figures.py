@@ -185,7 +185,9 @@ def accuracy_vs_time(results: Results, experiment: str) -> Figure | None:
     hardware = ", ".join(
         sorted(set(results.bench.loc[results.bench["experiment"] == experiment, "hardware"]))
     )
-    fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs retrieval time\n({hardware})")
+    sizes = sorted({int(n) for n in times["database_n"].dropna()})
+    where = f"{' / '.join(f'{n:,}' for n in sizes)} documents, " if sizes else ""
+    fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs retrieval time\n({where}{hardware})")
     seeds, points = _method_curves(ax, joined, "ms_per_query", metric, order="k")
     log_axis(ax)
     ax.set_xlabel("ms per query (log scale, fastest engine)")
