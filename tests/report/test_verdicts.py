@@ -13,6 +13,7 @@ from csrbench.compare import PRIMARY
 from csrbench.report.collect import load_results
 from csrbench.report.files import VerdictText, rst_escape
 from csrbench.report.labels import HEADLINE
+from csrbench.report.speed_lines import speed_lines
 from csrbench.report.verdicts import pair_sentence, verdicts, write_verdicts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,9 @@ def test_the_verdict_file_is_the_verdicts_of_the_compare_file(built, results_roo
     compare = json.loads((results_root / "compare" / "digits-mini.json").read_text())
     seeds = {method: len(entry[0]) for (method, _), entry in DIGITS.items()}
     text = (tables / "digits-mini_verdicts.md").read_text()
-    assert text == "\n".join(verdicts(compare, seeds=seeds)) + "\n"
+    timing = speed_lines(load_results(root=results_root), "digits-mini")
+    assert timing  # report_data times digits-mini on 50,000 documents
+    assert text == "\n".join(verdicts(compare, seeds=seeds) + timing) + "\n"
     # the fixture's comparisons hold a win, a level result and a loss; each is said
     assert "CSR vs MRL wins at k = 8" in text
     assert "CSR vs PCA is level (no significant difference) at k = 16" in text

@@ -24,6 +24,7 @@ from csrbench.report.collect import Results
 from csrbench.report.files import VERDICTS_SUFFIX
 from csrbench.report.frontier import frontier_lines
 from csrbench.report.labels import method_label, metric_label, p_phrase, sorted_methods
+from csrbench.report.speed_lines import speed_lines
 from csrbench.report.spread import seed_counts, seeds_phrase
 
 
@@ -106,7 +107,8 @@ def verdicts(
 def verdict_text(results: Results, experiment: str) -> str:
     """The text of `{experiment}_verdicts.md`: `verdicts` of the experiment's compare file
     with its methods' seed counts (or one line saying that no comparison was made), then
-    the accuracy-per-byte lines of its frontier file, where it has one."""
+    the accuracy-per-byte lines of its frontier file, where it has one, and the
+    retrieval-time lines of its bench files."""
     compare = results.compare_files.get(experiment)
     rows = results.metrics[results.metrics["experiment"] == experiment]
     lines = verdicts(compare, seeds=seed_counts(rows)) if compare else []
@@ -119,6 +121,7 @@ def verdict_text(results: Results, experiment: str) -> str:
     frontier = results.frontier_files.get(experiment)
     if frontier:
         lines += frontier_lines(frontier)
+    lines += speed_lines(results, experiment, (compare or {}).get("reference", "csr"))
     return "\n".join(lines) + "\n"
 
 

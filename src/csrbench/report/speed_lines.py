@@ -1,0 +1,79 @@
+"""The retrieval-time lines of an experiment's verdicts, written from the bench files.
+
+The paper's speed claim is about the time a query takes against a database, so these
+lines compare the reference method (CSR) with every method at the same budget and with
+the full embedding, each at the fastest engine measured for its codes, and name the
+database size and the machine. Times from databases below `MIN_TIMED_DOCS` documents
+measure overheads, not search: such an experiment gets one line saying why its times are
+left out. Timings are medians of timed batches on one machine, with no interval: a ratio
+is a measurement of that machine, not a test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from csrbench.report.collect import Results
+from csrbench.report.labels import method_label, sorted_methods
+from csrbench.report.tables import MIN_TIMED_DOCS, retrieval_times
+
+
+def _us(ms: float) -> str:
+    """Microseconds with three significant figures (a ms value of 0.0412 -> '41.2 us')."""
+    us = 1e3 * ms
+    return f"{us:,.0f} us" if us >= 100 else f"{us:.3g} us"
+
+
+def _ratio(reference_ms: float, other_ms: float) -> str:
+    r = other_ms / reference_ms
+    return f"{r:.1f}x faster" if r >= 1 else f"{1 / r:.1f}x slower"
+
+
+def _code(method: str, k: float) -> str:
+    if not math.isfinite(k):
+        return method_label(method)
+    return f"{method_label(method)} {'k' if method.startswith(('csr', 'sae')) else 'm'}={int(k)}"
+
+
+def speed_lines(results: Results, experiment: str, reference: str = "csr") -> list[str]:
+    """Per budget of `reference`: its time against every other method at that budget and
+    against the unbudgeted ones (the full embedding), fastest engine each; [] without
+    bench files."""
+    times = retrieval_times(results, experiment)
+    if times.empty:
+        return []
+    bench = results.bench[results.bench["experiment"] == experiment]
+    k_of = bench.drop_duplicates(["method", "budget"]).set_index(["method", "budget"])["k"]
+    keys = zip(times["method"], times["budget"], strict=True)
+    times = times.assign(k=[k_of.get(key, math.nan) for key in keys])
+    sizes = sorted({int(n) for n in times["database_n"].dropna()})
+    if not sizes or max(sizes) < MIN_TIMED_DOCS:
+        size = f"{max(sizes):,}" if sizes else "an unknown number of"
+        return [
+            f"\nNo retrieval-time comparison: the timed database holds {size} documents, "
+            f"below {MIN_TIMED_DOCS:,}, where every method answers in microseconds and the "
+            "differences are overheads."
+        ]
+    times = times[times["database_n"] >= MIN_TIMED_DOCS]
+    hardware = ", ".join(sorted(set(bench["hardware"])))
+    lines = [
+        f"\nRetrieval time per query ({' / '.join(f'{n:,}' for n in sizes)}-document database; "
+        f"fastest engine measured for each code, batches of 512 queries, median of the timed "
+        f"batches; {hardware}):\n"
+    ]
+    ours = times[times["method"] == reference].sort_values("k")
+    unbudgeted = times[times["k"].isna() & (times["method"] != reference)]
+    for _, row in ours.iterrows():
+        same_k = times[(times["k"] == row["k"]) & (times["method"] != reference)]
+        others = pd.concat([same_k, unbudgeted])
+        order = sorted_methods(list(others["method"]))
+        parts = [
+            f"{_code(o['method'], o['k'])} {_us(o['ms_per_query'])} ({o['engine']}): "
+            f"{_ratio(row['ms_per_query'], o['ms_per_query'])}"
+            for o in sorted(others.to_dict("records"), key=lambda o: order.index(o["method"]))
+        ]
+        head = f"- {_code(reference, row['k'])}: {_us(row['ms_per_query'])} ({row['engine']})"
+        lines.append(head + (f"; against {'; '.join(parts)}." if parts else "."))
+    return lines if len(lines) > 1 else []
