@@ -311,7 +311,11 @@ class HighIdTies:
         return np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
 
 
-def test_faiss_ties_across_the_kth_place_are_searched_deeper() -> None:
+@pytest.mark.parametrize("tie_batch", [512, 4])  # 4: the six tied rows in two batches
+def test_faiss_ties_across_the_kth_place_are_searched_deeper(
+    tie_batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qmod, "TIE_BATCH", tie_batch)
     rng = np.random.default_rng(8)
     book = codec("sq8").fit(rng.standard_normal((200, D)).astype(np.float32))
     base = rng.standard_normal((30, D)).astype(np.float32)

@@ -180,3 +180,28 @@ def test_a_search_leaves_the_jobs_torch_thread_budget_alone(name: str) -> None:
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_faiss_recomputes_tied_rows_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1-bit codes of few dims tie on every query; the tied rows are recomputed a batch
+    at a time (batches of 3 here, so 20 queries cross six seams) with the tie rule."""
+    from csrbench.retrieval import dense
+
+    monkeypatch.setattr(dense, "TIE_BATCH", 3)
+    rng = np.random.default_rng(11)
+    db = np.sign(rng.standard_normal((500, 4))).astype(np.float32)  # 16 distinct rows
+    q = rng.standard_normal((20, 4)).astype(np.float32)
+    engine = make_engine("faiss").build(db)
+    index = engine._index
+
+    class HighestIdsFirst:  # a correct top-kk set, but the highest ids among ties
+        def search(self, x: np.ndarray, kk: int):  # type: ignore[no-untyped-def]
+            s, i = index.search(x, index.ntotal)
+            order = np.lexsort((-i, -s), axis=1)[:, :kk]
+            return np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+
+    engine._index = HighestIdsFirst()
+    s, i = engine.search(q, 10)
+    ref_s, ref_i = exact(db, q, 10)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_allclose(s, ref_s, rtol=1e-6)

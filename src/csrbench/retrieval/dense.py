@@ -44,6 +44,11 @@ def exact_topk(
     return topk_over_chunks(blocks, k)
 
 
+# queries recomputed at once where faiss's K-th place is tied: a [512 x chunk] score
+# block and its int64 keys stay a few hundred MiB
+TIE_BATCH = 512
+
+
 @register_engine
 class FaissFlat(Engine):
     """faiss.IndexFlatIP; moved to GPU 0 when `faiss.get_num_gpus() > 0` and gpu allows.
@@ -112,10 +117,13 @@ class FaissFlat(Engine):
         if kk > k:
             tied = scores[:, k - 1] == scores[:, k]
             scores, ids = scores[:, :k].copy(), ids[:, :k].copy()
-            if tied.any():
-                rows = np.flatnonzero(tied)
-                s, i = exact_topk(self._vectors(), torch.from_numpy(q[rows]), k, self.chunk)
-                scores[rows], ids[rows] = s.numpy(), i.numpy()
+            # in batches of queries: coarse codes (1-bit, few dims) can tie on every row,
+            # and a [queries x chunk] block of int64 keys for all of them would not fit
+            rows = np.flatnonzero(tied)
+            for start in range(0, len(rows), TIE_BATCH):
+                batch = rows[start : start + TIE_BATCH]
+                s, i = exact_topk(self._vectors(), torch.from_numpy(q[batch]), k, self.chunk)
+                scores[batch], ids[batch] = s.numpy(), i.numpy()
             return scores, ids
         s, i = pad_results(torch.from_numpy(scores), torch.from_numpy(ids), k)
         return s.numpy(), i.numpy()

@@ -61,7 +61,7 @@ from csrbench.retrieval.base import (
     make_engine,
     sort_results,
 )
-from csrbench.retrieval.dense import _faiss
+from csrbench.retrieval.dense import TIE_BATCH, _faiss
 
 SPARSE_BACKENDS = ("inverted", "inverted-torch")
 DENSE_BACKENDS = ("faiss", "torch")
@@ -323,13 +323,17 @@ class QuantizedIndex:
         if kk <= k:
             s, i = pad_results(torch.from_numpy(scores), torch.from_numpy(ids), k)
             return s.numpy(), i.numpy()
-        rows = np.flatnonzero(scores[:, k - 1] == scores[:, kk - 1])
+        tied = np.flatnonzero(scores[:, k - 1] == scores[:, kk - 1])
         scores, ids = scores[:, :k].copy(), ids[:, :k].copy()
-        while rows.size and kk < n:
-            kk = min(2 * kk, n)
-            s, i = self._faiss_search(q[rows], kk)
-            scores[rows], ids[rows] = s[:, :k], i[:, :k]
-            rows = rows[s[:, k - 1] == s[:, kk - 1]]
+        # a few hundred rows at a time: coarse words can tie on every row, and faiss's
+        # [rows x depth] results at the whole database's depth would not fit for them all
+        for start in range(0, len(tied), TIE_BATCH):
+            rows, depth = tied[start : start + TIE_BATCH], kk
+            while rows.size and depth < n:
+                depth = min(2 * depth, n)
+                s, i = self._faiss_search(q[rows], depth)
+                scores[rows], ids[rows] = s[:, :k], i[:, :k]
+                rows = rows[s[:, k - 1] == s[:, depth - 1]]
         return scores, ids
 
     # ------------------------------------------------------------------ facts
