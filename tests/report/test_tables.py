@@ -142,7 +142,9 @@ def test_text_table_cells_and_times(built) -> None:
     assert frame.loc[("CSR", "8"), "time vs full"] == pytest.approx(csr_ms / full_ms, rel=1e-12)
     assert frame.loc[("Full", "full"), "time vs full"] == 1.0
     assert frame.loc[("CSR", "8"), "db docs"] == 50_000
-    assert "not one of the paper's experiments" in (built[0] / "code-mini_text.md").read_text()
+    text = (built[0] / "code-mini_text.md").read_text()
+    assert "not one of the paper's experiments" in text
+    assert "|     50000 |" in text  # a count, printed without decimals
 
 
 def test_times_on_a_small_database_are_left_blank_and_the_caption_says_why(tmp_path) -> None:

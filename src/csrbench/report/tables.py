@@ -226,7 +226,13 @@ def text_table(results: Results, experiment: str) -> Table:
         f"{spread_caption(rows, wanted)}{timing} "
         f"{_provenance(experiment, list(wanted))} Measured on {_hardware(rows)}."
     )
-    return Table(f"{experiment}_text", f"Text tasks: {experiment}", caption, frame)
+    return Table(
+        f"{experiment}_text",
+        f"Text tasks: {experiment}",
+        caption,
+        frame,
+        column_digits={"db docs": 0},  # a count, not a measurement
+    )
 
 
 CROSSMODAL_COLUMNS = {
