@@ -117,7 +117,7 @@ def test_accuracy_vs_time_uses_fastest_engine(results) -> None:
     points = {line.get_label(): list(line.get_xydata()) for line in ax.get_lines()}
     assert [list(p) for p in points["CSR"]] == [[0.2, 61.0]]  # k16 has no bench file
     assert [list(p) for p in points["Full"]] == [[1.0, 71.25]]
-    assert "(50,000 documents, " in fig.get_suptitle()  # the database size is in the title
+    assert "\n50,000 documents, " in fig.get_suptitle()  # the database size is in the title
     assert figures.accuracy_vs_time(results, "imagenet-rn50") is None  # no bench files
 
 

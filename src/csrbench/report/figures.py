@@ -187,7 +187,7 @@ def accuracy_vs_time(results: Results, experiment: str) -> Figure | None:
     )
     sizes = sorted({int(n) for n in times["database_n"].dropna()})
     where = f"{' / '.join(f'{n:,}' for n in sizes)} documents, " if sizes else ""
-    fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs retrieval time\n({where}{hardware})")
+    fig, (ax,) = new_figure(1, f"{experiment}: accuracy vs retrieval time\n{where}{hardware}")
     seeds, points = _method_curves(ax, joined, "ms_per_query", metric, order="k")
     log_axis(ax)
     ax.set_xlabel("ms per query (log scale, fastest engine)")
