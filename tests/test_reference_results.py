@@ -124,3 +124,25 @@ def test_every_experiment_has_a_frontier_over_every_code_and_codec() -> None:
                 budget,
             )
         assert [r["budget"] for r in body["budgets"]] == [16, 32, 64, 128, 256]
+
+
+def test_the_large_run_searches_every_document_and_times_on_them() -> None:
+    """config/pycode-large.yaml (`corpus: all`): every seed's test queries searched the
+    eval split's documents followed by the training and validation ones, and every
+    timing was taken on that database, over 50,000 documents."""
+    seeds = sorted((RESULTS / "metrics" / "pycode-large").glob("*/*/seed*.json"))
+    assert seeds
+    sizes = set()
+    for path in seeds:
+        body = _load(path)
+        db = body["database"]
+        assert (db["split"], db["corpus"], db["field"]) == ("test", ["train", "val"], "doc")
+        n = body["n"]  # documents per split as evaluate read them (train is the carved one)
+        val = body["validation"]["rows"]["val"]["doc"]
+        assert db["n"] == n["test"]["doc"] + n["train"]["doc"] + val
+        sizes.add(db["n"])
+    assert len(sizes) == 1 and min(sizes) > 50_000
+    bench = sorted((RESULTS / "bench" / "pycode-large").glob("*/*.json"))
+    assert len(bench) == 17  # full, and csr, mrl, pca, trunc at 4 budgets
+    for path in bench:
+        assert _load(path)["database"]["n"] == min(sizes), path
