@@ -37,10 +37,27 @@ def _code(method: str, k: float) -> str:
     return f"{method_label(method)} {'k' if method.startswith(('csr', 'sae')) else 'm'}={int(k)}"
 
 
+def _equal_bytes(results: Results, experiment: str, reference: str) -> dict[str, dict]:
+    """reference budget -> {"bytes": B, "partners": [(method, budget)]}: the pairs the
+    compare file tests at equal bytes per document, where the partner's budget is not
+    the reference's own (those are the equal-k pairs) and the partner has a budget."""
+    out: dict[str, dict] = {}
+    for c in (results.compare_files.get(experiment) or {}).get("comparisons", []):
+        a, b = c["a"], c["b"]
+        if c["axis"] != "bytes" or a["method"] != reference or b.get("k") is None:
+            continue
+        if b["budget"] == a["budget"]:
+            continue
+        entry = out.setdefault(a["budget"], {"bytes": a["bytes_per_doc"], "partners": []})
+        if (b["method"], b["budget"]) not in entry["partners"]:
+            entry["partners"].append((b["method"], b["budget"]))
+    return out
+
+
 def speed_lines(results: Results, experiment: str, reference: str = "csr") -> list[str]:
-    """Per budget of `reference`: its time against every other method at that budget and
-    against the unbudgeted ones (the full embedding), fastest engine each; [] without
-    bench files."""
+    """Per budget of `reference`: its time against every other method at that budget, at
+    equal bytes per document (the compare file's pairs), and against the unbudgeted ones
+    (the full embedding), fastest engine each; [] without bench files."""
     times = retrieval_times(results, experiment)
     if times.empty:
         return []
@@ -61,19 +78,36 @@ def speed_lines(results: Results, experiment: str, reference: str = "csr") -> li
     lines = [
         f"\nRetrieval time per query ({' / '.join(f'{n:,}' for n in sizes)}-document database; "
         f"fastest engine measured for each code, batches of 512 queries, median of the timed "
-        f"batches; {hardware}):\n"
+        f"batches; {hardware}; 'Nx faster' is {method_label(reference)}'s speed-up):\n"
     ]
     ours = times[times["method"] == reference].sort_values("k")
     unbudgeted = times[times["k"].isna() & (times["method"] != reference)]
-    for _, row in ours.iterrows():
-        same_k = times[(times["k"] == row["k"]) & (times["method"] != reference)]
-        others = pd.concat([same_k, unbudgeted])
+    paired = _equal_bytes(results, experiment, reference)
+    by_key = times.set_index(["method", "budget"])
+
+    def against(ms: float, others: pd.DataFrame) -> list[str]:
         order = sorted_methods(list(others["method"]))
-        parts = [
-            f"{_code(o['method'], o['k'])} {_us(o['ms_per_query'])} ({o['engine']}): "
-            f"{_ratio(row['ms_per_query'], o['ms_per_query'])}"
+        return [
+            f"{_code(o['method'], o['k'])} {_us(o['ms_per_query'])} ({o['engine']}), "
+            f"{_ratio(ms, o['ms_per_query'])}"
             for o in sorted(others.to_dict("records"), key=lambda o: order.index(o["method"]))
         ]
-        head = f"- {_code(reference, row['k'])}: {_us(row['ms_per_query'])} ({row['engine']})"
-        lines.append(head + (f"; against {'; '.join(parts)}." if parts else "."))
+
+    for _, row in ours.iterrows():
+        ms = row["ms_per_query"]
+        groups = []
+        same_k = against(ms, times[(times["k"] == row["k"]) & (times["method"] != reference)])
+        if same_k:
+            groups.append(f"At equal k: {'; '.join(same_k)}.")
+        pair = paired.get(row["budget"])
+        if pair:
+            keys = [key for key in pair["partners"] if key in by_key.index]
+            same_bytes = against(ms, by_key.loc[keys].reset_index()) if keys else []
+            if same_bytes:
+                groups.append(f"At equal bytes ({pair['bytes']:g} B): {'; '.join(same_bytes)}.")
+        full = against(ms, unbudgeted)
+        if full:
+            groups.append(f"Against the full embedding: {'; '.join(full)}.")
+        head = f"- {_code(reference, row['k'])}: {_us(ms)} ({row['engine']})"
+        lines.append(" ".join([head + ".", *groups]))
     return lines if len(lines) > 1 else []
