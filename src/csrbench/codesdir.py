@@ -171,6 +171,15 @@ class SearchRoles:
         return (first, *(s for s in corpus if s != first))
 
 
+def database_record(splits: Sequence[str], field: str, n: int | None = None) -> dict[str, Any]:
+    """How a result file records its search database: the first split, the further
+    splits of its corpus, the field and (where known) the number of rows."""
+    record: dict[str, Any] = {"split": splits[0], "corpus": list(splits[1:]), "field": field}
+    if n is not None:
+        record["n"] = n
+    return record
+
+
 def search_roles(relevance: Relevance | None) -> SearchRoles:
     """The relevance pairs' target is searched by their source (query->doc, text->image);
     data without relevance searches images with images."""

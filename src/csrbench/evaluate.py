@@ -23,7 +23,7 @@ import numpy as np
 from csrbench import metrics
 from csrbench.atomic import atomic_path, write_json
 from csrbench.codes import SparseCodes
-from csrbench.codesdir import CodesDir, search_roles
+from csrbench.codesdir import CodesDir, database_record, search_roles
 from csrbench.devices import hardware_info
 from csrbench.retrieval import rows, search
 from csrbench.store import load_split
@@ -102,12 +102,7 @@ def evaluate_job(
         t = time.perf_counter()
         queries = metrics.l2_normalize(codes(eval_split, "query"))
         docs = metrics.l2_normalize(encoded.load_rows(db_splits, "doc"))
-        result["database"] = {
-            "split": db_splits[0],
-            "corpus": list(db_splits[1:]),
-            "field": "doc",
-            "n": rows(docs),
-        }
+        result["database"] = database_record(db_splits, "doc", rows(docs))
         depth = min(RETRIEVAL_DEPTH, rows(docs))
         _, ranked = search(None, docs, queries, depth)
         per_query = metrics.retrieval_scores(ranked, rel, per_query=True)

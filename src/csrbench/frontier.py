@@ -33,7 +33,7 @@ import numpy as np
 from csrbench import metrics
 from csrbench.atomic import write_json
 from csrbench.codecs import Codes, codec, codec_names
-from csrbench.codesdir import CodesDir, search_roles
+from csrbench.codesdir import CodesDir, SearchRoles, database_record, search_roles
 from csrbench.compare import ALPHA, BYTE_BUDGETS, holm, pick_primary
 from csrbench.devices import hardware_info
 from csrbench.evaluate import RETRIEVAL_DEPTH
@@ -83,32 +83,46 @@ def _seed_of(codes_dir: Path) -> int:
     return int(name[4:])
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """What every codes dir of an experiment is scored against: its opened training and
+    eval splits, their names, and the further splits whose documents join the database
+    (`corpus`, `evaluate_job`'s). Built once per frontier job."""
+
+    train: SplitEmbeddings
+    test: SplitEmbeddings
+    train_split: str
+    eval_split: str
+    corpus: tuple[str, ...] = ()
+
+    @property
+    def roles(self) -> SearchRoles:
+        return search_roles(self.test.relevance)
+
+    @property
+    def database_splits(self) -> tuple[str, ...]:
+        return self.roles.database_splits(self.train_split, self.eval_split, self.corpus)
+
+
 def score_codes(
-    encoded: CodesDir,
-    train: SplitEmbeddings,
-    test: SplitEmbeddings,
-    train_split: str,
-    eval_split: str,
-    codecs: Sequence[str],
-    corpus: Sequence[str] = (),
+    encoded: CodesDir, scoring: Scoring, codecs: Sequence[str]
 ) -> dict[str, tuple[int, int, dict[str, np.ndarray]]]:
-    """codec -> (bytes per document, index bytes, per-item scores) of one codes dir.
-    `corpus`: further splits whose documents join the database (`evaluate_job`'s)."""
-    roles = search_roles(test.relevance)
-    db_splits = roles.database_splits(train_split, eval_split, corpus)
+    """codec -> (bytes per document, index bytes, per-item scores) of one codes dir."""
+    roles, db_splits = scoring.roles, scoring.database_splits
     database = metrics.l2_normalize(encoded.load_rows(db_splits, roles.database_field))
     calibration = (  # image 1-NN searches the training images: the same codes
         database
-        if db_splits == (train_split,)
-        else metrics.l2_normalize(encoded.load(train_split, roles.database_field))
+        if db_splits == (scoring.train_split,)
+        else metrics.l2_normalize(encoded.load(scoring.train_split, roles.database_field))
     )
-    queries = metrics.l2_normalize(encoded.load(eval_split, roles.query_field))
+    queries = metrics.l2_normalize(encoded.load(scoring.eval_split, roles.query_field))
     out = {}
     for name in codecs:
         book = codec(name).fit(calibration)
         packed = book.encode(database)
         decoded = book.decode(packed)
-        out[name] = (packed.bytes_per_doc, book.index_bytes, _items(decoded, queries, train, test))
+        items = _items(decoded, queries, scoring.train, scoring.test)
+        out[name] = (packed.bytes_per_doc, book.index_bytes, items)
     return out
 
 
@@ -156,24 +170,19 @@ def collect_points(
     reason = unsupported(train, test)
     if reason:
         raise ValueError(f"no accuracy-per-byte frontier for {embeddings[eval_split]}: {reason}")
-    return score_points(codes_dirs, train, test, train_split, eval_split, codecs, corpus)
+    scoring = Scoring(train, test, train_split, eval_split, tuple(corpus))
+    return score_points(codes_dirs, scoring, codecs)
 
 
 def score_points(
-    codes_dirs: Iterable[str | Path],
-    train: SplitEmbeddings,
-    test: SplitEmbeddings,
-    train_split: str,
-    eval_split: str,
-    codecs: Sequence[str],
-    corpus: Sequence[str] = (),
+    codes_dirs: Iterable[str | Path], scoring: Scoring, codecs: Sequence[str]
 ) -> list[Point]:
     """`collect_points` on splits already opened (and checked by `unsupported`)."""
     groups: dict[tuple[str, str, str], dict[int, tuple[CodesDir, Any]]] = {}
     for path in sorted(Path(p) for p in codes_dirs):
         encoded = CodesDir.read(path)
         usable = [c for c in codecs if c in codec_names(sparse=True)] if encoded.sparse else codecs
-        scored = score_codes(encoded, train, test, train_split, eval_split, usable, corpus)
+        scored = score_codes(encoded, scoring, usable)
         for name, result in scored.items():
             key = (encoded.method, path.parent.name, name)
             groups.setdefault(key, {})[_seed_of(path)] = (encoded, result)
@@ -326,15 +335,12 @@ def frontier_job(
         result = {"experiment": experiment, "skipped": reason, "points": [], "budgets": []}
         write_json(out_path, result)
         return result
-    points = score_points(codes_dirs, train, test, train_split, eval_split, codecs, corpus)
-    roles = search_roles(test.relevance)
+    scoring = Scoring(train, test, train_split, eval_split, tuple(corpus))
+    points = score_points(codes_dirs, scoring, codecs)
+    roles = scoring.roles
     where = {
         "queries": {"split": eval_split, "field": roles.query_field, "precision": "float32"},
-        "database": {
-            "split": roles.database_split(train_split, eval_split),
-            "corpus": list(roles.database_splits(train_split, eval_split, corpus)[1:]),
-            "field": roles.database_field,
-        },
+        "database": database_record(scoring.database_splits, roles.database_field),
         "calibration": {"split": train_split, "field": roles.database_field},
     }
     result = frontier_body(experiment, points, codecs, where, n_resamples)

@@ -18,7 +18,7 @@ import numpy as np
 
 from csrbench.atomic import write_json
 from csrbench.codes import SparseCodes
-from csrbench.codesdir import CodesDir, search_roles
+from csrbench.codesdir import CodesDir, database_record, search_roles
 from csrbench.devices import hardware_info
 from csrbench.metrics import l2_normalize
 from csrbench.retrieval import available_engines, rows
@@ -61,12 +61,7 @@ def bench_job(
         "method": codes.method,
         "k": codes.k,
         "bytes_per_doc_stored": codes.bytes_per_doc,
-        "database": {
-            "split": db_splits[0],
-            "corpus": list(db_splits[1:]),  # further splits whose documents joined
-            "field": roles.database_field,
-            "n": rows(database),
-        },
+        "database": database_record(db_splits, roles.database_field, rows(database)),
         "queries": {"split": eval_split, "field": roles.query_field, "n": rows(queries)},
         "query_batch": QUERY_BATCH,
         "topk": TOPK,

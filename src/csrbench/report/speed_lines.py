@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 
+from csrbench.methods.registry import method_spec
 from csrbench.report.collect import Results
 from csrbench.report.labels import method_label, sorted_methods
 from csrbench.report.tables import MIN_TIMED_DOCS, retrieval_times
@@ -32,9 +33,10 @@ def _ratio(reference_ms: float, other_ms: float) -> str:
 
 
 def _code(method: str, k: float) -> str:
+    """ "CSR k=8", "MRL m=8" (k active latents, or a prefix of m dims), "Full"."""
     if not math.isfinite(k):
         return method_label(method)
-    return f"{method_label(method)} {'k' if method.startswith(('csr', 'sae')) else 'm'}={int(k)}"
+    return f"{method_label(method)} {'k' if method_spec(method).sparse else 'm'}={int(k)}"
 
 
 def _equal_bytes(results: Results, experiment: str, reference: str) -> dict[str, dict]:

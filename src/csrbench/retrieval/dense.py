@@ -120,9 +120,10 @@ class FaissFlat(Engine):
             # in batches of queries: coarse codes (1-bit, few dims) can tie on every row,
             # and a [queries x chunk] block of int64 keys for all of them would not fit
             rows = np.flatnonzero(tied)
+            vectors = self._vectors()  # a zero-copy view: free when nothing is tied
             for start in range(0, len(rows), TIE_BATCH):
                 batch = rows[start : start + TIE_BATCH]
-                s, i = exact_topk(self._vectors(), torch.from_numpy(q[batch]), k, self.chunk)
+                s, i = exact_topk(vectors, torch.from_numpy(q[batch]), k, self.chunk)
                 scores[batch], ids[batch] = s.numpy(), i.numpy()
             return scores, ids
         s, i = pad_results(torch.from_numpy(scores), torch.from_numpy(ids), k)
