@@ -1,31 +1,35 @@
-"""Adapter for rule `embed`: load one split, embed each field, write it atomically."""
+"""Adapter for rules `embed` and `embed_finetuned`: load one split, embed each field,
+write it atomically. `embed` names its backbone in params; `embed_finetuned` reads it
+from the fine-tune's `backbone.json` (its validation-chosen checkpoint)."""
+
+import json
+from pathlib import Path
 
 import _srcpath  # noqa: F401  (puts this checkout's src/ first on sys.path)
 import torch
 
 from csrbench.backbones import build_backbone
-from csrbench.data import ValidationSpec, load_split
 from csrbench.extract import extract_split
+from csrbench.finetune.job import load_dataset_split
+from csrbench.finetune.loop import BACKBONE_JSON
 from csrbench.joblog import job_log
 
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821  (injected by Snakemake)
 
 with job_log(smk.log[0]) as log:
     torch.set_num_threads(smk.threads)
-    dataset, embed = smk.params.dataset, smk.params.embed
+    embed = smk.params.embed
     w = smk.wildcards
-    carve = dataset["validation"]  # the `val` split is carved out of the loader's train split
-    validation = ValidationSpec(**carve) if carve is not None else None
-    split = load_split(
-        dataset["loader"], w.split, dataset["params"], name=w.dataset, validation=validation
-    )
-    backbone = build_backbone(smk.params.backbone, device=embed["device"], amp=embed["amp"])
-    log.info(
-        "embedding %s/%s with %s",
-        smk.wildcards.dataset,
-        smk.wildcards.split,
-        smk.wildcards.backbone,
-    )
+    finetuned = smk.input.get("finetuned")
+    if finetuned is not None:
+        spec = json.loads((Path(finetuned) / BACKBONE_JSON).read_text())
+        name, source = smk.params.dataset_name, f"the fine-tune of {w.experiment}, seed {w.seed}"
+    else:
+        spec, name, source = smk.params.backbone, w.dataset, w.backbone
+    # the `val` split is carved out of the loader's train split, as the config says
+    split = load_dataset_split(smk.params.dataset, name, w.split)
+    backbone = build_backbone(spec, device=embed["device"], amp=embed["amp"])
+    log.info("embedding %s/%s with %s", name, w.split, source)
     extract_split(
         split,
         backbone,

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from csrbench.finetune.params import FinetuneError, FinetuneParams
 from csrbench.methods.params import EXPERIMENT_MODALITY, ParamError, build_params
 from csrbench.methods.registry import REGISTRY
 
@@ -48,6 +49,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     _check_methods(config)
     _check_tuning(config)
     _check_corpus(config)
+    _check_finetune(config)
     _check_paths(config)
     return _sorted(config)
 
@@ -109,8 +111,9 @@ def _fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
             if "default" in prop:
                 exp.setdefault(key, copy.deepcopy(prop["default"]))
     for exp in config["experiments"].values():
-        for key, prop in defs["tune"]["properties"].items():
-            exp["tune"].setdefault(key, copy.deepcopy(prop["default"]))
+        for section in ("tune", "finetune"):
+            for key, prop in defs[section]["properties"].items():
+                exp[section].setdefault(key, copy.deepcopy(prop["default"]))
     validation = defs["dataset"]["properties"]["validation"]
     for ds in config["datasets"].values():
         ds.setdefault("params", {})
@@ -184,6 +187,46 @@ def _check_corpus(config: dict[str, Any]) -> None:
                 f"retrieval, which dataset {exp['dataset']!r} (loader {loader}) does not have: "
                 "set corpus: eval"
             )
+
+
+# Backbone types the Matryoshka fine-tune trains, per experiment modality.
+FINETUNE_TYPES = {"text": "sentence-transformers", "image": "timm"}
+
+
+def _check_finetune(config: dict[str, Any]) -> None:
+    """mrl-ft needs a fine-tune it can run (a text or image backbone of the type that
+    modality trains, a validation split to choose its checkpoint, a recipe whose
+    checkpoints fall on distinct steps) or a defined MRL-trained backbone to read."""
+    for name, exp in config["experiments"].items():
+        if not any(REGISTRY[m].finetuned for m in exp["methods"]):
+            continue
+        where = f"config: experiments.{name}.finetune"
+        ft = exp["finetune"]
+        if ft["backbone"] is not None:
+            if ft["backbone"] not in config["backbones"]:
+                raise ConfigError(
+                    f"{where}.backbone = {ft['backbone']!r} is not defined under backbones; "
+                    f"defined: {', '.join(sorted(config['backbones']))}"
+                )
+            continue
+        btype = config["backbones"][exp["backbone"]]["type"]
+        if FINETUNE_TYPES.get(exp["modality"]) != btype:
+            raise ConfigError(
+                f"config: experiments.{name}.methods lists mrl-ft, whose fine-tune trains "
+                "sentence-transformers backbones on text and timm backbones on images, not a "
+                f"{btype} backbone on {exp['modality']}: set {where[8:]}.backbone to a "
+                "backbone trained with MRL already, or drop mrl-ft"
+            )
+        if config["datasets"][exp["dataset"]]["validation"] is None and not exp["tune"]["grid"]:
+            raise ConfigError(
+                f"config: experiments.{name} lists mrl-ft, whose checkpoint is chosen on a "
+                f"validation split, and dataset {exp['dataset']!r} sets validation: null: "
+                "give it a validation carve"
+            )
+        try:
+            FinetuneParams.from_config(ft)
+        except FinetuneError as err:
+            raise ConfigError(f"config: experiments.{name}.{err}") from None
 
 
 def tune_budget(exp: dict[str, Any]) -> int:

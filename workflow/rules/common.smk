@@ -4,6 +4,7 @@ from csrbench.aggregate import aggregate_job
 from csrbench.config import ConfigError, load_schema, tune_budget, validate_config
 from csrbench.methods.budget import CODES_BUDGET_PATTERN, MODEL_BUDGET_PATTERN, Budget
 from csrbench.methods.registry import method_spec
+from csrbench.training_time import training_time_job
 
 try:
     # in place: the rules and Snakemake's own copy must see the same, validated dict
@@ -61,8 +62,11 @@ def coded_splits(exp):
 
 def experiment_seeds(exp, method):
     """Seeds a method runs with: every one of `seeds` where the seed changes the fit,
-    else seed 0 alone."""
-    return list(range(exp["seeds"])) if method_spec(method).varies_with_seed else [0]
+    else seed 0 alone (also mrl-ft on a published backbone: nothing is trained here)."""
+    spec = method_spec(method)
+    if spec.finetuned and exp["finetune"]["backbone"] is not None:
+        return [0]
+    return list(range(exp["seeds"])) if spec.varies_with_seed else [0]
 
 
 def all_embeddings():
@@ -105,9 +109,117 @@ def experiment_embeddings(experiment, split):
     )
 
 
-def train_embeddings(wildcards):
+# ---- the Matryoshka fine-tune behind mrl-ft (rules/finetune.smk) --------------------
+FINETUNE = "results/finetune/{experiment}/seed{seed}"
+FT_EMBEDDINGS = "results/embeddings-ft/{experiment}/seed{seed}/{split}"
+FT_CURVE = "results/finetune/{experiment}/seed{seed}.curve.json"
+TRAINING_TIME = "results/training_time/{experiment}.json"
+
+
+def method_embeddings(experiment, method, seed, split):
+    """The embeddings a method reads: the experiment backbone's, or for mrl-ft those of
+    its seed's fine-tuned backbone (a published MRL backbone's, where one is given)."""
+    exp = config["experiments"][experiment]
+    if not method_spec(method).finetuned:
+        return experiment_embeddings(experiment, split)
+    published = exp["finetune"]["backbone"]
+    if published is not None:
+        return EMBEDDINGS.format(
+            dataset=exp["dataset"], backbone=published, split=split
+        )
+    return FT_EMBEDDINGS.format(experiment=experiment, seed=seed, split=split)
+
+
+def finetunes(exp):
+    """Whether the experiment fine-tunes its backbone here (mrl-ft, no published one)."""
+    return (
+        any(method_spec(m).finetuned for m in exp["methods"])
+        and exp["finetune"]["backbone"] is None
+    )
+
+
+def finetune_params(wildcards):
+    """Everything rule `finetune` needs, plain (the job rebuilds FinetuneParams)."""
     exp = config["experiments"][wildcards.experiment]
-    return experiment_embeddings(wildcards.experiment, exp["train_split"])
+    return {
+        "dataset": config["datasets"][exp["dataset"]],
+        "dataset_name": exp["dataset"],
+        "backbone": config["backbones"][exp["backbone"]],
+        "modality": exp["modality"],
+        "finetune": exp["finetune"],
+        "ks": list(exp["k"]),
+        "splits": [exp["train_split"], exp["val_split"]],
+        "device": config["train"]["device"],
+    }
+
+
+def ft_dataset_spec(wildcards):
+    exp = config["experiments"][wildcards.experiment]
+    return config["datasets"][exp["dataset"]]
+
+
+def all_curves(experiment):
+    """The fine-tune's per-seed checkpoint curves, where this experiment fine-tunes."""
+    exp = config["experiments"][experiment]
+    if not finetunes(exp):
+        return []
+    return [FT_CURVE.format(experiment=experiment, seed=s) for s in range(exp["seeds"])]
+
+
+def training_time_inputs(wildcards):
+    """The training split's embeddings (their extraction time counts once for every
+    method fitted on them), each trained fit's summary and per-seed metrics, and the
+    fine-tune's curves."""
+    exp = config["experiments"][wildcards.experiment]
+    name = wildcards.experiment
+    summaries, seed_metrics = [], []
+    for method in exp["methods"]:
+        if not method_spec(method).trainable:
+            continue
+        for k in exp["k"]:
+            for seed in experiment_seeds(exp, method):
+                summaries.append(
+                    TRAINING_SUMMARY.format(
+                        experiment=name,
+                        method=method,
+                        budget=Budget.for_model(method, k),
+                        seed=seed,
+                    )
+                )
+                seed_metrics.append(
+                    SEED_METRICS.format(
+                        experiment=name,
+                        method=method,
+                        cbudget=Budget.for_codes(method, k),
+                        seed=seed,
+                    )
+                    + ".json"
+                )
+    return {
+        "embeddings": experiment_embeddings(name, exp["train_split"]),
+        "summaries": sorted(set(summaries)),
+        "metrics": sorted(set(seed_metrics)),
+        "curves": all_curves(name),
+    }
+
+
+def all_training_times():
+    """One training-time file per experiment that fine-tunes (the comparison of Fig. 1c
+    needs the fine-tune beside the post-hoc fits)."""
+    return sorted(
+        TRAINING_TIME.format(experiment=name)
+        for name, exp in config["experiments"].items()
+        if finetunes(exp)
+    )
+
+
+def train_embeddings(wildcards):
+    return method_embeddings(
+        wildcards.experiment,
+        wildcards.method,
+        wildcards.seed,
+        config["experiments"][wildcards.experiment]["train_split"],
+    )
 
 
 def train_spec(experiment, method, k, seed):
@@ -246,7 +358,7 @@ def frontier_inputs(wildcards):
     """Every seed's codes of every (method, budget) of one experiment, and the split
     embeddings (relevance, labels) the frontier scores them with."""
     codes = per_seed_paths(wildcards.experiment, CODES)
-    return {"codes": codes, **experiment_split_embeddings(wildcards)}
+    return {"codes": codes, **relevance_split_embeddings(wildcards)}
 
 
 def all_frontiers():
@@ -266,7 +378,18 @@ def all_speed():
 
 
 def experiment_split_embeddings(wildcards):
-    """{split: embeddings dir} for every split `evaluate` encodes and reads."""
+    """{split: embeddings dir} for every split `evaluate` encodes and reads (the ones
+    the method reads: mrl-ft's are its fine-tuned backbone's)."""
+    exp = config["experiments"][wildcards.experiment]
+    return {
+        s: method_embeddings(wildcards.experiment, wildcards.method, wildcards.seed, s)
+        for s in coded_splits(exp)
+    }
+
+
+def relevance_split_embeddings(wildcards):
+    """{split: the experiment backbone's embeddings dir}: what `frontier` reads labels
+    and relevance from (the same rows whichever backbone embedded them)."""
     exp = config["experiments"][wildcards.experiment]
     return {
         s: experiment_embeddings(wildcards.experiment, s) for s in coded_splits(exp)
@@ -365,6 +488,7 @@ def run_results(wildcards):
         *all_comparisons(),
         *all_frontiers(),
         *all_tuning(),
+        *all_training_times(),
     }
     others = [
         before_update(f)

@@ -13,6 +13,9 @@ line in `REGISTRY` (plus its implementation class).
     per_k     one fit per budget k (the CSR family; the paper trains one model per k)
     budgeted  encoded at a budget m = k (MRL prefixes, PCA, truncation); the full
               embedding and its quantisations are not, and are evaluated once
+    finetuned reads the embeddings of the experiment's backbone after a Matryoshka
+              fine-tune (rule `finetune`, or a published MRL backbone), not the
+              backbone's own: mrl-ft is truncation of those, one fine-tune per seed
 """
 
 from __future__ import annotations
@@ -55,12 +58,13 @@ class MethodSpec:
     supervised_positives: bool = False  # positives "auto" prefers labels to self
     shared_classifier: bool = False  # MRL-E: one classifier sliced per prefix
     seeded: bool = False  # a closed-form fit that still draws from the seed (randfs)
+    finetuned: bool = False  # reads a Matryoshka fine-tuned backbone's embeddings (mrl-ft)
 
     @property
     def varies_with_seed(self) -> bool:
         """Whether another seed gives another fit: such methods run over several seeds,
         deterministic ones once (their interval over seeds would be zero by construction)."""
-        return self.trainable or self.seeded
+        return self.trainable or self.seeded or self.finetuned
 
     def implementation_class(self) -> type:
         """The FittedMethod subclass (imports torch)."""
@@ -85,6 +89,9 @@ REGISTRY: dict[str, MethodSpec] = {
                    MRLParams, _MRL, "prefix"),
         MethodSpec("mrl-e", "mrl", False, False, True, True, "Matryoshka head, shared classifier",
                    MRLParams, _MRL, "prefix", shared_classifier=True),
+        MethodSpec("mrl-ft", "mrl", False, False, False, True,
+                   "first m dims of a Matryoshka fine-tuned backbone (the paper's MRL)",
+                   BaselineParams, _B + "Trunc", "prefix", finetuned=True),
         MethodSpec("full", "baseline", False, False, False, False, "the full embedding",
                    BaselineParams, _B + "Full", "dense"),
         MethodSpec("trunc", "baseline", False, False, False, True, "first m dims",

@@ -1,0 +1,128 @@
+"""Each fine-tune checkpoint's headline test score at every budget: MRL's accuracy
+against its training time, the paper's Fig. 1c drawn honestly (the fine-tune is scored
+at several points of its training, CSR at its one fit).
+
+Scores are computed exactly as `evaluate` computes them for mrl-ft (float32 prefixes,
+L2-normalised, exact search), on only the fields the headline metric reads: retrieval
+reads the eval split's queries and the database's documents, 1-NN the training and
+eval images. The checkpoint `evaluate` reports (the validation-chosen one) therefore
+scores the same here and there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csrbench import metrics
+from csrbench.atomic import write_json
+from csrbench.backbones import build_backbone
+from csrbench.codesdir import search_roles
+from csrbench.data.base import Split
+from csrbench.evaluate import RETRIEVAL_DEPTH
+from csrbench.finetune.job import load_dataset_split
+from csrbench.finetune.params import FinetuneError
+from csrbench.retrieval import search
+
+
+def headline(split: Split) -> str:
+    """The metric the curve tracks: nDCG@10 where there is query->doc relevance, else
+    1-NN top-1 of a labelled image field."""
+    rel = split.relevance
+    if rel is not None and (rel.source, rel.target) == ("query", "doc"):
+        return "ndcg@10"
+    if "image" in split.fields and split.fields["image"].labels is not None:
+        return "knn1_top1"
+    raise FinetuneError(
+        f"split {split.split!r} has neither query->doc relevance nor labelled images: the "
+        "fine-tune curve has no metric to track"
+    )
+
+
+def _embed(backbone: Any, field: Any, batch_size: int) -> np.ndarray:
+    return np.concatenate(list(backbone.embed(field, batch_size)))
+
+
+def checkpoint_scores(
+    backbone: Any,
+    splits: dict[str, Split],
+    train_split: str,
+    eval_split: str,
+    corpus: Sequence[str],
+    ks: Sequence[int],
+    batch_size: int,
+) -> dict[str, Any]:
+    """{metric, scores: {k: value}} of one backbone's prefixes (fractions, as
+    `evaluate` writes them)."""
+    test = splits[eval_split]
+    metric = headline(test)
+    scores: dict[int, float] = {}
+    if metric == "ndcg@10":
+        rel = test.relevance
+        assert rel is not None
+        db_splits = search_roles(rel).database_splits(train_split, eval_split, corpus)
+        queries = _embed(backbone, test.fields["query"], batch_size)
+        docs = np.concatenate(
+            [_embed(backbone, splits[s].fields["doc"], batch_size) for s in db_splits]
+        )
+        for k in ks:
+            q = metrics.l2_normalize(queries[:, :k])
+            d = metrics.l2_normalize(docs[:, :k])
+            _, ranked = search(None, d, q, min(RETRIEVAL_DEPTH, d.shape[0]))
+            scores[k] = float(metrics.retrieval_scores(ranked, rel)["ndcg@10"])
+    else:
+        train = splits[train_split]
+        db = _embed(backbone, train.fields["image"], batch_size)
+        qs = _embed(backbone, test.fields["image"], batch_size)
+        for k in ks:
+            hits = metrics.nearest_neighbor_hits(
+                db[:, :k], train.fields["image"].labels, qs[:, :k], test.fields["image"].labels
+            )
+            scores[k] = float(np.mean(hits))
+    return {"metric": metric, "scores": {str(k): v for k, v in scores.items()}}
+
+
+def curve_job(
+    summary: dict[str, Any],
+    dataset: dict[str, Any],
+    dataset_name: str,
+    train_split: str,
+    eval_split: str,
+    corpus: Sequence[str],
+    ks: Sequence[int],
+    embed: dict[str, Any],
+    out_path: str | Path,
+) -> dict[str, Any]:
+    """Score every checkpoint of one fine-tune (`summary`, as the loop wrote it)."""
+    # raw splits are cheap to load; only the fields the metric reads are embedded
+    needed = {train_split, eval_split, *corpus}
+    splits = {s: load_dataset_split(dataset, dataset_name, s) for s in sorted(needed)}
+    points = []
+    for ckpt in summary["checkpoints"]:
+        backbone = build_backbone(ckpt["backbone"], device=embed["device"], amp=embed["amp"])
+        result = checkpoint_scores(
+            backbone, splits, train_split, eval_split, corpus, ks, embed["batch_size"]
+        )
+        points.append(
+            {
+                "step": ckpt["step"],
+                "fraction": ckpt["fraction"],
+                "seconds": ckpt["seconds"],
+                "val_loss": ckpt["val_loss"],
+                "chosen": ckpt["step"] == summary["chosen_step"],
+                **result,
+            }
+        )
+    out = {
+        "seed": summary["seed"],
+        "metric": points[0]["metric"],
+        "split": eval_split,
+        "fit_seconds": summary["fit_seconds"],
+        "threads": summary["threads"],
+        "points": points,
+    }
+    write_json(Path(out_path), out)
+    return out
