@@ -27,6 +27,7 @@ with job_log(smk.log[0]) as log:
         p.ks,
         p.embed,
         smk.output[0],
+        chosen_dirs={s: smk.input[s] for s in p.splits},
     )
     for point in curve["points"]:
         log.info("step %d (%.1f s): %s", point["step"], point["seconds"], point["scores"])

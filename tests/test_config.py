@@ -115,6 +115,37 @@ def test_defaults_are_filled(default_config: dict) -> None:
             r"experiments\.digits\.corpus = 'all' grows the database of query->doc retrieval, "
             r"which dataset 'digits' \(loader digits\) does not have: set corpus: eval",
         ),
+        (
+            lambda c: c["experiments"]["pycode"]["finetune"].update(checkpoints=[0.5, 0.25]),
+            r"experiments\.pycode\.finetune\.checkpoints = \[0\.5, 0\.25\]: give increasing",
+        ),
+        (
+            lambda c: c["experiments"]["pycode"]["finetune"].update(steps=2),
+            r"experiments\.pycode\.finetune\.checkpoints = \[0\.25, 0\.5, 1\.0\] at steps=2 "
+            r"fall on the same steps \[1, 1, 2\]",
+        ),
+        (
+            lambda c: c["experiments"]["pycode"]["finetune"].update(backbone="nomic"),
+            r"experiments\.pycode\.finetune\.backbone = 'nomic' is not defined under backbones",
+        ),
+        (
+            lambda c: c["experiments"]["pycode"]["finetune"].update(lr=0),
+            r"experiments\.pycode\.finetune\.lr: 0 is less than or equal to the minimum of 0",
+        ),
+        (
+            lambda c: c["experiments"]["digits"].update(modality="image-text"),
+            r"experiments\.digits\.methods lists mrl-ft, whose fine-tune trains "
+            r"sentence-transformers backbones on text and timm backbones on images, not a timm "
+            r"backbone on image-text: set experiments\.digits\.finetune\.backbone",
+        ),
+        (
+            lambda c: (
+                c["datasets"]["pycode"].update(validation=None),
+                c["experiments"]["pycode"]["tune"].update(grid={}),
+            ),
+            r"experiments\.pycode lists mrl-ft, whose checkpoint is chosen on a validation "
+            r"split, and dataset 'pycode' sets validation: null",
+        ),
     ],
 )
 def test_bad_config_names_the_key(default_config: dict, mutate, message: str) -> None:
@@ -218,7 +249,7 @@ def test_bad_method_params_fail_at_parse_time_naming_the_dotted_key(
 def test_method_params_use_the_experiments_modality(default_config: dict) -> None:
     """`image-text` experiments build their parameters as `multimodal` ones."""
     cfg = copy.deepcopy(default_config)
-    cfg["experiments"]["pycode"].update(modality="image-text")
+    cfg["experiments"]["pycode"].update(modality="image-text", methods=["csr", "mrl"])
     cfg["experiments"]["pycode"].setdefault("method_params", {})["csr"] = {
         "modality": "auto",
         "lr": "1e-3",
@@ -345,6 +376,13 @@ def _schema_keys(node: object, schema: dict, path: str = "", seen: set | None = 
                 yield from _schema_keys(node[word], schema, path, seen)
         for branch in node.get("allOf", []) + node.get("oneOf", []) + node.get("anyOf", []):
             yield from _schema_keys(branch, schema, path, seen)
+
+
+def test_finetune_is_checked_only_where_mrl_ft_runs(default_config: dict) -> None:
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["pycode"]["methods"].remove("mrl-ft")
+    cfg["experiments"]["pycode"]["finetune"] = {"backbone": "undefined"}
+    assert validate_config(cfg)["experiments"]["pycode"]["finetune"]["steps"] == 24
 
 
 def test_every_schema_key_is_documented_in_the_config_readme() -> None:

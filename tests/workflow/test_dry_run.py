@@ -184,3 +184,47 @@ def test_a_corpus_of_every_split_encodes_validation_for_evaluate(tmp_path: Path,
     for job in _jobs(proc.stdout):
         if job["rule"] == "evaluate":
             assert not any(i.endswith("/val") for i in job["input"].split(", ")), job
+
+
+def test_mrl_ft_fine_tunes_per_seed_and_reads_its_own_seeds_embeddings(tmp_path: Path, wf) -> None:
+    cfg = wf.load_yaml("config/config.yaml")
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    counts = wf.planned_jobs(proc)
+    seeds = 3 * len(cfg["experiments"])  # both default experiments list mrl-ft
+    assert counts["finetune"] == counts["finetune_curve"] == seeds
+    assert counts["embed_finetuned"] == 2 * seeds  # train (classification, 1-NN) and test
+    assert counts["training_time"] == len(cfg["experiments"])
+    for job in _jobs(proc.stdout):
+        out = job.get("output", "")
+        if job["rule"] == "evaluate" and "/mrl-ft/" in out:
+            seed = out.rsplit("seed", 1)[1].split(".")[0]
+            exp = out.split("results/metrics/")[1].split("/")[0]
+            embeddings = [i for i in job["input"].split(", ") if "/embeddings" in i]
+            assert sorted(embeddings) == [
+                f"results/embeddings-ft/{exp}/seed{seed}/{s}" for s in ("test", "train")
+            ], job
+        elif job["rule"] == "evaluate":
+            assert "embeddings-ft" not in job["input"], job
+
+
+def test_a_published_mrl_backbone_is_read_as_is(tmp_path: Path, wf) -> None:
+    """`finetune.backbone` names a backbone trained with MRL already (here a local
+    sentence-transformers folder): mrl-ft embeds with it, once, and nothing is trained."""
+    folder = tmp_path / "nomic-like"
+    folder.mkdir()
+    cfg = wf.load_yaml("config/config.yaml")
+    cfg["backbones"]["published"] = {"type": "sentence-transformers", "model": str(folder)}
+    del cfg["experiments"]["digits"]
+    cfg["experiments"]["pycode"]["finetune"] = {"backbone": "published"}
+    proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
+    counts = wf.planned_jobs(proc)
+    for rule in ("finetune", "embed_finetuned", "finetune_curve", "training_time"):
+        assert rule not in counts, rule
+    jobs = _jobs(proc.stdout)
+    mrl_ft = [j for j in jobs if j["rule"] == "evaluate" and "/mrl-ft/" in j["output"]]
+    assert len(mrl_ft) == 4  # one per k, seed 0 only: nothing here depends on a seed
+    for job in mrl_ft:
+        assert "seed0" in job["output"]
+        assert "results/embeddings/pycode/published/test" in job["input"], job
+    embeds = {j["output"] for j in jobs if j["rule"] == "embed"}
+    assert {"results/embeddings/pycode/published/train"} <= embeds

@@ -104,10 +104,39 @@ def test_config_change_reruns_only_what_depends_on_it(finished_run, wf) -> None:
     assert all("digits" not in line for line in wildcards), wildcards
     exp = cfg["experiments"]["pycode"]
     # per seed for the trained methods (2 seeds in the test config), once otherwise
-    seeds = {"full": 1, "csr": 2, "mrl": 2, "trunc": 1}
+    seeds = {"full": 1, "csr": 2, "mrl": 2, "mrl-ft": 2, "trunc": 1}
     pycode_codes = sum((1 if m == "full" else len(exp["k"])) * seeds[m] for m in exp["methods"])
     assert jobs["evaluate"] == pycode_codes
     assert jobs["tune"] == 2  # csr and mrl are tuned on the re-embedded validation split
+    assert jobs["finetune"] == 2  # the backbone entry is part of the fine-tune's settings
+
+
+def test_mrl_ft_scores_its_validation_chosen_checkpoint_and_times_it(finished_run) -> None:
+    """mrl-ft's evaluated score is the curve's score at the checkpoint validation chose
+    (two computations, one number), and the training-time record sets its fine-tune
+    beside CSR's fits."""
+    workdir, _ = finished_run
+    res = workdir / "results"
+    for seed in (0, 1):
+        summary = json.loads(
+            (res / "finetune" / "pycode" / f"seed{seed}" / "summary.json").read_text()
+        )
+        curve = json.loads((res / "finetune" / "pycode" / f"seed{seed}.curve.json").read_text())
+        (chosen,) = [p for p in curve["points"] if p["chosen"]]
+        assert chosen["step"] == summary["chosen_step"]
+        assert chosen["val_loss"] == min(c["val_loss"] for c in summary["checkpoints"])
+        for k in (8, 32):
+            scored = json.loads(
+                (res / "metrics" / "pycode" / "mrl-ft" / f"k{k}" / f"seed{seed}.json").read_text()
+            )
+            assert scored["metrics"]["ndcg@10"] == pytest.approx(chosen["scores"][str(k)], abs=1e-9)
+    record = json.loads((res / "training_time" / "pycode.json").read_text())
+    assert {f["method"] for f in record["fits"]} == {"csr", "mrl"}
+    assert record["embedding"]["seconds"] > 0 and len(record["finetune"]) == 2 * 2
+    assert (res / "figures" / "pycode_accuracy_vs_training_time.png").exists()
+    assert (res / "tables" / "pycode_training_time.csv").exists()
+    verdicts = (res / "tables" / "pycode_verdicts.md").read_text()
+    assert "Training time at k = 8: CSR" in verdicts
 
 
 def test_bench_job_times_every_engine_on_real_codes(finished_run, tmp_path) -> None:

@@ -153,6 +153,16 @@ def finetune_params(wildcards):
     }
 
 
+def curve_inputs(wildcards):
+    """The fine-tune, and its chosen checkpoint's embeddings of every split `evaluate`
+    reads (the curve reads those it needs instead of embedding them again)."""
+    exp = config["experiments"][wildcards.experiment]
+    return {
+        "finetuned": FINETUNE.format(**wildcards),
+        **{s: FT_EMBEDDINGS.format(**wildcards, split=s) for s in coded_splits(exp)},
+    }
+
+
 def ft_dataset_spec(wildcards):
     exp = config["experiments"][wildcards.experiment]
     return config["datasets"][exp["dataset"]]

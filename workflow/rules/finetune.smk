@@ -56,9 +56,10 @@ rule embed_finetuned:
 
 rule finetune_curve:
     """Every checkpoint of one fine-tune scored on the eval split at every k (the
-    experiment's headline metric): MRL's accuracy against its training time."""
+    experiment's headline metric): MRL's accuracy against its training time. The
+    chosen checkpoint's embeddings are embed_finetuned's, read again."""
     input:
-        finetuned=FINETUNE,
+        unpack(curve_inputs),
     output:
         FT_CURVE,
     log:
@@ -78,6 +79,7 @@ rule finetune_curve:
         eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
         corpus=lambda w: corpus_splits(config["experiments"][w.experiment]),
         ks=lambda w: list(config["experiments"][w.experiment]["k"]),
+        splits=lambda w: sorted(curve_inputs(w).keys() - {"finetuned"}),
         embed=config["embed"],
     script:
         "../../scripts/finetune_curve.py"

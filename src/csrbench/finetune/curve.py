@@ -5,19 +5,20 @@ at several points of its training, CSR at its one fit).
 Scores are computed exactly as `evaluate` computes them for mrl-ft (float32 prefixes,
 L2-normalised, exact search), on only the fields the headline metric reads: retrieval
 reads the eval split's queries and the database's documents, 1-NN the training and
-eval images. The checkpoint `evaluate` reports (the validation-chosen one) therefore
-scores the same here and there.
+eval images. The validation-chosen checkpoint is read from the embeddings
+`embed_finetuned` made of it for `evaluate` (not embedded twice), so it scores the same
+here and there; the other checkpoints are embedded here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from csrbench import metrics
+from csrbench import metrics, store
 from csrbench.atomic import write_json
 from csrbench.backbones import build_backbone
 from csrbench.codesdir import search_roles
@@ -42,18 +43,30 @@ def headline(split: Split) -> str:
     )
 
 
-def _embed(backbone: Any, field: Any, batch_size: int) -> np.ndarray:
-    return np.concatenate(list(backbone.embed(field, batch_size)))
+# (split name, field name) -> that field's embeddings, [n, d] float32
+Embedder = Callable[[str, str], np.ndarray]
+
+
+def backbone_embedder(backbone: Any, splits: dict[str, Split], batch_size: int) -> Embedder:
+    """Embed a field of the raw splits with a checkpoint's backbone."""
+    return lambda split, field: np.concatenate(
+        list(backbone.embed(splits[split].fields[field], batch_size))
+    )
+
+
+def stored_embedder(dirs: dict[str, str | Path]) -> Embedder:
+    """Read a field from finished split directories (`embed_finetuned`'s, for the
+    chosen checkpoint: embedded once, for `evaluate`, and read here again)."""
+    return lambda split, field: np.asarray(store.load_split(dirs[split]).field(field).x)
 
 
 def checkpoint_scores(
-    backbone: Any,
+    embed: Embedder,
     splits: dict[str, Split],
     train_split: str,
     eval_split: str,
     corpus: Sequence[str],
     ks: Sequence[int],
-    batch_size: int,
 ) -> dict[str, Any]:
     """{metric, scores: {k: value}} of one backbone's prefixes (fractions, as
     `evaluate` writes them)."""
@@ -64,10 +77,8 @@ def checkpoint_scores(
         rel = test.relevance
         assert rel is not None
         db_splits = search_roles(rel).database_splits(train_split, eval_split, corpus)
-        queries = _embed(backbone, test.fields["query"], batch_size)
-        docs = np.concatenate(
-            [_embed(backbone, splits[s].fields["doc"], batch_size) for s in db_splits]
-        )
+        queries = embed(eval_split, "query")
+        docs = np.concatenate([embed(s, "doc") for s in db_splits])
         for k in ks:
             q = metrics.l2_normalize(queries[:, :k])
             d = metrics.l2_normalize(docs[:, :k])
@@ -75,8 +86,7 @@ def checkpoint_scores(
             scores[k] = float(metrics.retrieval_scores(ranked, rel)["ndcg@10"])
     else:
         train = splits[train_split]
-        db = _embed(backbone, train.fields["image"], batch_size)
-        qs = _embed(backbone, test.fields["image"], batch_size)
+        db, qs = embed(train_split, "image"), embed(eval_split, "image")
         for k in ks:
             hits = metrics.nearest_neighbor_hits(
                 db[:, :k], train.fields["image"].labels, qs[:, :k], test.fields["image"].labels
@@ -95,24 +105,29 @@ def curve_job(
     ks: Sequence[int],
     embed: dict[str, Any],
     out_path: str | Path,
+    chosen_dirs: dict[str, str | Path] | None = None,
 ) -> dict[str, Any]:
-    """Score every checkpoint of one fine-tune (`summary`, as the loop wrote it)."""
+    """Score every checkpoint of one fine-tune (`summary`, as the loop wrote it); the
+    validation-chosen one from `chosen_dirs` ({split: embeddings dir}) where given."""
     # raw splits are cheap to load; only the fields the metric reads are embedded
     needed = {train_split, eval_split, *corpus}
     splits = {s: load_dataset_split(dataset, dataset_name, s) for s in sorted(needed)}
     points = []
     for ckpt in summary["checkpoints"]:
-        backbone = build_backbone(ckpt["backbone"], device=embed["device"], amp=embed["amp"])
-        result = checkpoint_scores(
-            backbone, splits, train_split, eval_split, corpus, ks, embed["batch_size"]
-        )
+        chosen = ckpt["step"] == summary["chosen_step"]
+        if chosen and chosen_dirs is not None:
+            embedder = stored_embedder(chosen_dirs)
+        else:
+            backbone = build_backbone(ckpt["backbone"], device=embed["device"], amp=embed["amp"])
+            embedder = backbone_embedder(backbone, splits, embed["batch_size"])
+        result = checkpoint_scores(embedder, splits, train_split, eval_split, corpus, ks)
         points.append(
             {
                 "step": ckpt["step"],
                 "fraction": ckpt["fraction"],
                 "seconds": ckpt["seconds"],
                 "val_loss": ckpt["val_loss"],
-                "chosen": ckpt["step"] == summary["chosen_step"],
+                "chosen": chosen,
                 **result,
             }
         )

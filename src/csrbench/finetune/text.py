@@ -52,7 +52,10 @@ class TextTask:
         ks: list[int],
         device: str,
     ) -> None:
-        from sentence_transformers.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+        from sentence_transformers.sentence_transformer.losses import (
+            MatryoshkaLoss,
+            MultipleNegativesRankingLoss,
+        )
 
         if spec.get("type") != "sentence-transformers":
             raise FinetuneError(

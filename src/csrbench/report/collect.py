@@ -151,6 +151,8 @@ class Results:
     compare_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     # experiment -> results/frontier/{experiment}.json as written (`report.frontier`)
     frontier_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # experiment -> results/training_time/{experiment}.json (`report.finetune_time`)
+    training_time_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def experiments(self) -> list[str]:
         return sorted(self.metrics["experiment"].unique())
@@ -358,6 +360,7 @@ def load_results(
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in RESULT_KINDS}
     compare_files: dict[str, dict[str, Any]] = {}
     frontier_files: dict[str, dict[str, Any]] = {}
+    training_time_files: dict[str, dict[str, Any]] = {}
     for path in sorted(paths):
         kind = classify(path)
         if kind is None:
@@ -374,6 +377,8 @@ def load_results(
             rows["compare"].extend(_compare_rows(path, body))
         elif kind == "frontier":
             frontier_files[path.stem] = body
+        elif kind == "training_time":
+            training_time_files[path.stem] = body
         elif kind == "tune":
             rows["tune"].extend(_tuning_rows(path, body))
         else:
@@ -395,4 +400,5 @@ def load_results(
         metric_names=names,
         compare_files=compare_files,
         frontier_files=frontier_files,
+        training_time_files=training_time_files,
     )

@@ -26,6 +26,7 @@ from matplotlib.ticker import FuncFormatter
 
 from csrbench.report import paper
 from csrbench.report.collect import Results, spread_column
+from csrbench.report.finetune_time import training_time_figures
 from csrbench.report.frontier import frontier_figures
 from csrbench.report.labels import (
     headline_metric,
@@ -111,7 +112,7 @@ def accuracy_vs_k(results: Results, experiment: str) -> Figure | None:
                 ax.plot(
                     pts["k"],
                     pts["value"],
-                    label=f"{method_label(method)} (paper)",
+                    label=f"{paper.paper_label(method)} (paper)",
                     **paper_style(method),
                 )
         log2_ticks(ax, list(ks) + list(ref["k"].dropna()))
@@ -365,6 +366,7 @@ def build_figures(results: Results) -> Iterator[tuple[str, Figure]]:
             if fig is not None:
                 yield f"{experiment}_{name}", fig
     yield from frontier_figures(results)
+    yield from training_time_figures(results)
     for name, make in (
         ("dead_latents_vs_k", dead_latents_vs_k),
         ("training_time", training_time),

@@ -25,6 +25,7 @@ RESULT_GLOBS: dict[str, tuple[str, ...]] = {
     "compare": ("compare/*.json",),
     "frontier": ("frontier/*.json",),
     "tune": ("tune/*/*.json",),
+    "training_time": ("training_time/*.json",),
 }
 # kinds whose file is `{kind}/{experiment}/{method}/{budget}.json`
 _BUDGET_FILES = ("metrics", "bench", "scaling")
@@ -47,8 +48,8 @@ def classify(path: str | Path) -> str | None:
     Snakemake and for files globbed from a directory:
     `.../{metrics,bench,scaling}/{experiment}/{method}/{budget}.json`,
     `.../models/{experiment}/{method}/{budget}[/seed{s}]/summary.json`,
-    `.../compare/{experiment}.json`, `.../frontier/{experiment}.json` and
-    `.../tune/{experiment}/{method}.json`.
+    `.../compare/{experiment}.json`, `.../frontier/{experiment}.json`,
+    `.../training_time/{experiment}.json` and `.../tune/{experiment}/{method}.json`.
     A per-seed metric file (`.../metrics/{e}/{m}/{budget}/seed{s}.json`) is None.
     """
     parts = Path(path).parts
@@ -61,7 +62,7 @@ def classify(path: str | Path) -> str | None:
         return parts[-4]
     if len(parts) >= 3 and parts[-3] == "tune":
         return "tune"
-    if len(parts) >= 2 and parts[-2] in ("compare", "frontier"):
+    if len(parts) >= 2 and parts[-2] in ("compare", "frontier", "training_time"):
         return parts[-2]
     return None
 

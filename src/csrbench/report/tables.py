@@ -22,6 +22,7 @@ import pandas as pd
 
 from csrbench.report import paper
 from csrbench.report.collect import Results
+from csrbench.report.finetune_time import training_time_tables
 from csrbench.report.frontier import frontier_tables
 from csrbench.report.labels import (
     k_label,
@@ -341,6 +342,7 @@ def build_tables(results: Results) -> list[Table]:
     for experiment in sorted(set(results.tuning["experiment"])):
         tables.append(tuning_table(results, experiment))
     tables += frontier_tables(results)
+    tables += training_time_tables(results)
     training = training_table(results)
     if training is not None:
         tables.append(training)

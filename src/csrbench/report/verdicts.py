@@ -22,6 +22,7 @@ from typing import Any
 from csrbench.atomic import write_text
 from csrbench.report.collect import Results
 from csrbench.report.files import VERDICTS_SUFFIX
+from csrbench.report.finetune_time import training_time_lines
 from csrbench.report.frontier import frontier_lines
 from csrbench.report.labels import method_label, metric_label, p_phrase, sorted_methods
 from csrbench.report.speed_lines import speed_lines
@@ -122,6 +123,7 @@ def verdict_text(results: Results, experiment: str) -> str:
     if frontier:
         lines += frontier_lines(frontier)
     lines += speed_lines(results, experiment, (compare or {}).get("reference", "csr"))
+    lines += training_time_lines(results, experiment)
     return "\n".join(lines) + "\n"
 
 
