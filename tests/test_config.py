@@ -378,6 +378,20 @@ def _schema_keys(node: object, schema: dict, path: str = "", seen: set | None = 
             yield from _schema_keys(branch, schema, path, seen)
 
 
+def test_a_released_csr_needs_its_folder_for_every_k(default_config: dict, tmp_path) -> None:
+    cfg = copy.deepcopy(default_config)
+    cfg["experiments"]["pycode"]["methods"].append("csr-st")
+    with pytest.raises(ConfigError, match=r"method_params\.csr-st\.folder is not set"):
+        validate_config(cfg)
+    for k in (8, 16, 32):
+        (tmp_path / f"csr-k{k}").mkdir()
+    cfg["experiments"]["pycode"]["method_params"]["csr-st"] = {"folder": str(tmp_path / "csr-k{k}")}
+    with pytest.raises(ConfigError, match=r"gives no directory '.*csr-k64' for k = 64"):
+        validate_config(cfg)
+    (tmp_path / "csr-k64").mkdir()
+    assert validate_config(cfg)["experiments"]["pycode"]["methods"][-1] == "csr-st"
+
+
 def test_finetune_is_checked_only_where_mrl_ft_runs(default_config: dict) -> None:
     cfg = copy.deepcopy(default_config)
     cfg["experiments"]["pycode"]["methods"].remove("mrl-ft")

@@ -4,6 +4,7 @@ paired and image-text training, and the sentence-transformers SparseEncoder expo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,7 +69,12 @@ def _paired(src: str, tgt: str, a: np.ndarray, b: np.ndarray, pairs=None) -> Spl
 
 
 def _params(method: str) -> dict:
+    """Fast training params for methods with a training loop; none for closed-form fits
+    (baselines, quantizers, and mrl-ft: family "mrl", but a truncation of a fine-tuned
+    backbone's embeddings whose params class accepts no training params)."""
     spec = method_spec(method)
+    if not spec.trainable:
+        return {}
     if spec.family == "csr":
         return dict(CSR_FAST)
     if spec.family == "mrl":
@@ -76,11 +82,27 @@ def _params(method: str) -> dict:
     return {}
 
 
+def _released_sae(folder: Path, d: int = 32, h: int = 64, k: int = 8) -> Path:
+    """A released CSR layer as sentence-transformers saves a SparseAutoEncoder module
+    (random weights), for csr-st to read."""
+    from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder
+
+    sae = SparseAutoEncoder(d, h, k=k, k_aux=16)
+    with torch.no_grad():
+        sae.encoder.weight.copy_(torch.randn(h, d, generator=torch.Generator().manual_seed(0)))
+    folder.mkdir(parents=True)
+    sae.save(str(folder))
+    return folder
+
+
 @pytest.mark.parametrize("method", list(REGISTRY))
 def test_fit_encode_save_load_round_trip(method, tmp_path):
     split = _single()
     x = split.field("image").x
-    fitted = fit(method, 8, split, _params(method), device="cpu", seed=0)
+    params = _params(method)
+    if REGISTRY[method].imported:
+        params["folder"] = str(_released_sae(tmp_path / "released"))
+    fitted = fit(method, 8, split, params, device="cpu", seed=0)
     codes = fitted.encode(x[:40])
     fitted.save(tmp_path / method)
     assert sorted(p.name for p in (tmp_path / method).iterdir()) == [

@@ -50,6 +50,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     _check_tuning(config)
     _check_corpus(config)
     _check_finetune(config)
+    _check_imports(config)
     _check_paths(config)
     return _sorted(config)
 
@@ -227,6 +228,29 @@ def _check_finetune(config: dict[str, Any]) -> None:
             FinetuneParams.from_config(ft)
         except FinetuneError as err:
             raise ConfigError(f"config: experiments.{name}.{err}") from None
+
+
+def _check_imports(config: dict[str, Any]) -> None:
+    """csr-st reads a released checkpoint per k: its folder must be given and exist for
+    every k of the experiment (a typo fails here, not after the embeddings)."""
+    for name, exp in config["experiments"].items():
+        for method in exp["methods"]:
+            if not REGISTRY[method].imported:
+                continue
+            key = f"experiments.{name}.method_params.{method}.folder"
+            template = exp["method_params"].get(method, {}).get("folder", "")
+            if not template:
+                raise ConfigError(
+                    f"config: {key} is not set: give the released checkpoint's "
+                    "SparseEncoder folder ({k} in the path is replaced by each budget)"
+                )
+            for k in exp["k"]:
+                folder = Path(str(template).replace("{k}", str(k))).expanduser()
+                if not folder.is_dir():
+                    raise ConfigError(
+                        f"config: {key} gives no directory {str(folder)!r} for k = {k}: "
+                        "download the checkpoint there, or list only the k it has"
+                    )
 
 
 def tune_budget(exp: dict[str, Any]) -> int:

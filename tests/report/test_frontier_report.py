@@ -50,7 +50,7 @@ def level_with(other: Point, method: str, k: int, codec: str, nbytes: int) -> Po
 POINTS = [
     point("csr", 8, "sq4", 15, 0.0),
     level_with(point("csr", 8, "sq4", 15, 0.0), "csr", 8, "f16", 27),
-    point("csr", 16, "sq4", 30, 0.25),  # best from 30 B: clearly ahead of MRL
+    point("csr", 16, "sq4", 30, 0.25),  # best from 30 B: clearly ahead of the MRL head
     point("mrl", 8, "sq4", 4, -0.2),
     point("mrl", 16, "sq4", 8, -0.1),
     # level with CSR k16 at 128 B: the same scores on other items (equal mean, p = 1),
@@ -76,7 +76,7 @@ def test_points_table_lists_every_point_and_marks_the_frontier(report) -> None:
     table = pd.read_csv(out / "tables/code_frontier.csv")
     assert len(table) == len(POINTS)
     front = table[table["Pareto"] == "yes"]
-    assert sorted(front["bytes/doc"]) == [4, 8, 15, 30]  # MRL k8, MRL k16, CSR k8 sq4, CSR k16
+    assert sorted(front["bytes/doc"]) == [4, 8, 15, 30]  # mrl k8, mrl k16, CSR k8 sq4, CSR k16
     assert table["index bytes"].tolist() == [64] * len(POINTS)
     assert set(table["codec"]) == {"f16", "sq4", "bin"}
 
@@ -88,15 +88,15 @@ def test_budget_table_and_sentences_say_who_wins_and_whether_it_is_significant(r
     assert (
         budgets.loc[32, "best"] == "CSR k16 sq4 (30 B)" and budgets.loc[32, "significant"] == "yes"
     )
-    assert budgets.loc[32, "other method's best"] == "MRL k16 sq4 (8 B)"
+    assert budgets.loc[32, "other method's best"] == "MRL head k16 sq4 (8 B)"
     assert budgets.loc[128, "significant"] == "no"
     csr16, mrl16 = POINTS[2].items["ndcg@10"], POINTS[4].items["ndcg@10"]
     assert budgets.loc[32, "diff (pts)"] == pytest.approx(100 * (csr16.mean() - mrl16.mean()))
     text = (out / "tables/code_verdicts.md").read_text()
     assert "Accuracy per byte (nDCG@10 (%); codecs f16, sq4, bin" in text
-    assert "- At 32 B: CSR k16 sq4 (30 B) " in text and ", ahead of MRL k16 sq4 (8 B)" in text
+    assert "- At 32 B: CSR k16 sq4 (30 B) " in text and ", ahead of MRL head k16 sq4 (8 B)" in text
     assert "level with (no significant difference)" in text  # the 128 B tie
-    assert "Methods on it: CSR, MRL." in text
+    assert "Methods on it: CSR, MRL head." in text
 
 
 def test_figure_draws_every_point_the_frontier_and_a_legend_entry_each(report) -> None:
@@ -105,7 +105,7 @@ def test_figure_draws_every_point_the_frontier_and_a_legend_entry_each(report) -
     fig = frontier_figure("code", results.frontier_files["code"])
     (ax,) = fig.axes
     legend = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
-    for entry in ("CSR", "MRL", "Full", "f16", "sq4", "bin", "Pareto frontier"):
+    for entry in ("CSR", "MRL head", "Full", "f16", "sq4", "bin", "Pareto frontier"):
         assert entry in legend
     step = next(line for line in ax.get_lines() if line.get_label() == "Pareto frontier")
     assert sorted(set(step.get_xdata())) == [4, 8, 15, 30]
@@ -121,8 +121,8 @@ def test_figure_draws_every_point_the_frontier_and_a_legend_entry_each(report) -
     assert [t.xy[0] for t in ax.texts] == [4, 8, 15, 30]
     key = [t.get_text() for t in fig.legends[1].get_texts()]
     assert [entry.split(":")[0] for entry in key] == [
-        "MRL k8 sq4 (4 B)",
-        "MRL k16 sq4 (8 B)",
+        "MRL head k8 sq4 (4 B)",
+        "MRL head k16 sq4 (8 B)",
         "CSR k8 sq4 (15 B)",
         "CSR k16 sq4 (30 B)",
     ]

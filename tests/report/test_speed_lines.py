@@ -16,9 +16,9 @@ def test_csr_is_compared_at_its_budget_and_with_the_full_embedding(results_root:
     results = load_results(root=results_root)
     lines = speed_lines(results, "digits-mini")
     assert lines[0].startswith("\nRetrieval time per query (50,000-document database; ")
-    # report_data: CSR k8 0.2 ms (inverted), MRL k8 0.3 ms (faiss), Full 1.0 ms (faiss)
+    # report_data: CSR k8 0.2 ms (inverted), mrl k8 0.3 ms (faiss), Full 1.0 ms (faiss)
     assert lines[1:] == [
-        "- CSR k=8: 200 us (inverted). At equal k: MRL m=8 300 us (faiss), 1.5x faster. "
+        "- CSR k=8: 200 us (inverted). At equal k: MRL head m=8 300 us (faiss), 1.5x faster. "
         "Against the full embedding: Full 1,000 us (faiss), 5.0x faster."
     ]
     assert speed_lines(results, "imagenet-rn50") == []  # no bench files
@@ -46,15 +46,15 @@ def test_small_databases_get_one_line_saying_why(tmp_path: Path) -> None:
 
 
 def test_equal_bytes_partners_come_from_the_compare_file(tmp_path: Path) -> None:
-    """digits-mini's compare file pairs CSR k=8 (32 B) with MRL m=16 (32 B); with a
-    bench file for MRL m=16 that pair is timed too, and the equal-k pair stays."""
+    """digits-mini's compare file pairs CSR k=8 (32 B) with mrl m=16 (32 B); with a
+    bench file for mrl m=16 that pair is timed too, and the equal-k pair stays."""
     root = write_results(tmp_path / "results")
     body = json.loads((root / "bench/digits-mini/mrl/k8.json").read_text())
     body["k"], body["engines"] = 16, [{"engine": "faiss", "ms_per_query": 0.8}]
     (root / "bench/digits-mini/mrl/k16.json").write_text(json.dumps(body))
     (line,) = speed_lines(load_results(root=root), "digits-mini")[1:]
     assert line == (
-        "- CSR k=8: 200 us (inverted). At equal k: MRL m=8 300 us (faiss), 1.5x faster. "
-        "At equal bytes (32 B): MRL m=16 800 us (faiss), 4.0x faster. "
+        "- CSR k=8: 200 us (inverted). At equal k: MRL head m=8 300 us (faiss), 1.5x faster. "
+        "At equal bytes (32 B): MRL head m=16 800 us (faiss), 4.0x faster. "
         "Against the full embedding: Full 1,000 us (faiss), 5.0x faster."
     )

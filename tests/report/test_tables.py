@@ -22,7 +22,13 @@ from csrbench.report.collect import load_results
 from csrbench.report.tables import build_tables
 from csrbench.stats import seed_interval
 
-LABELS = {"csr": "CSR", "mrl": "MRL", "pca": "PCA", "full": "Full"}
+LABELS = {
+    "csr": "CSR",
+    "mrl": "MRL head",
+    "mrl-ft": "MRL fine-tune",
+    "pca": "PCA",
+    "full": "Full",
+}
 
 
 def half_width(values: list[float]) -> float:
@@ -64,7 +70,7 @@ def test_every_table_in_three_formats(built) -> None:
 def test_budget_table_cells(built, name: str, col: int) -> None:
     frame = read(built[0], f"digits-mini_{name}", "k")
     assert list(frame.index) == ["8", "16", "full (d=64)"]
-    methods = ["CSR", "MRL", "PCA", "Full"]
+    methods = ["CSR", "MRL head", "PCA", "Full"]
     assert list(frame.columns) == [c for m in methods for c in (m, f"{m} ±")]
     for (method, k), entry in DIGITS.items():
         label, per_seed = LABELS[method], entry[col]
@@ -76,7 +82,7 @@ def test_budget_table_cells(built, name: str, col: int) -> None:
     assert pd.isna(frame.loc["8", "Full"]) and pd.isna(frame.loc["full (d=64)", "CSR"])
     md = (built[0] / f"digits-mini_{name}.md").read_text()
     assert "not one of the paper's experiments" in md
-    assert "3 seeds for CSR, MRL; 1 seed for PCA, Full" in md
+    assert "3 seeds for CSR, MRL head; 1 seed for PCA, Full" in md
     assert "half-width of the 95% Student-t interval" in md
     csr16 = DIGITS[("csr", 16)][col]
     mean, half = 100 * seed_interval(csr16).mean, half_width(csr16)
@@ -95,23 +101,29 @@ def test_old_files_without_seeds_have_no_interval_columns(built) -> None:
 
 def test_paper_experiment_has_paper_columns(built) -> None:
     frame = read(built[0], "imagenet-rn50_knn1", "k")
-    # the paper's rows (8, 16, 32, 64) join ours; MRL-E and SAE appear as paper-only columns
+    # the paper's rows (8, 16, 32, 64) join ours; MRL-E and SAE appear as paper-only columns.
+    # The paper's MRL trains the backbone: its column follows our fine-tune (mrl-ft), not
+    # the frozen head (mrl), which has no paper column; its MRL-E sits at our mrl-e's place
     assert list(frame.index) == ["8", "16", "32", "64", "full (d=2048)"]
     assert list(frame.columns) == [
         "CSR",
         "CSR (paper)",
         "SAE (paper)",
-        "MRL",
-        "MRL (paper)",
+        "MRL head",
         "MRL-E (paper)",
+        "MRL fine-tune",
+        "MRL (paper)",
         "Full",
     ]
     assert frame.loc["8", "CSR"] == 100 * IMAGENET[("csr", 8)]
-    assert frame.loc["8", "MRL"] == 100 * IMAGENET[("mrl", 8)]
+    assert frame.loc["8", "MRL head"] == 100 * IMAGENET[("mrl", 8)]
+    assert frame.loc["8", "MRL fine-tune"] == 100 * IMAGENET[("mrl-ft", 8)]
     assert frame.loc["full (d=2048)", "Full"] == 100 * IMAGENET[("full", None)]
     # Table 4 of the paper, as printed
     assert frame.loc["8", "CSR (paper)"] == 67.78
     assert frame.loc["64", "MRL-E (paper)"] == 69.61
+    assert frame.loc["8", "MRL (paper)"] == 62.19
+    assert frame.loc["full (d=2048)", "MRL (paper)"] == 70.97
     assert frame.loc["full (d=2048)", "CSR (paper)"] == 71.20
     assert "Table 4" in (built[0] / "imagenet-rn50_knn1.md").read_text()
     tex = (built[0] / "imagenet-rn50_knn1.tex").read_text()
@@ -176,12 +188,16 @@ def test_image_text_table_with_paper_columns(built) -> None:
         "T2I R@10",
     ]
     for (method, k), scores in COCO.items():
-        row = ({"csr": "CSR", "mrl": "MRL", "full": "Full"}[method], str(k) if k else "full")
+        row = (LABELS[method], str(k) if k else "full")
         for d in ("i2t", "t2i"):
             for r in (1, 5, 10):
                 assert frame.loc[row, f"{d.upper()} R@{r}"] == 100 * scores[f"{d}_recall@{r}"]
     assert frame.loc[("CSR", "256"), "I2T R@5 (paper)"] == 71.41
     assert frame.loc[("Full", "full"), "T2I R@5 (paper)"] == 86.47
+    # the paper's MRL (a fine-tuned backbone) is beside our mrl-ft, not the frozen head
+    assert frame.loc[("MRL fine-tune", "256"), "I2T R@5 (paper)"] == 67.12
+    assert frame.loc[("MRL fine-tune", "256"), "T2I R@5 (paper)"] == 77.53
+    assert frame.loc[("MRL head", "256"), ["I2T R@5 (paper)", "T2I R@5 (paper)"]].isna().all()
     assert "Table 2" in (built[0] / "coco-clip_image_text.md").read_text()
 
 

@@ -37,15 +37,15 @@ def test_a_sentence_names_wins_losses_and_level_results_with_their_p():
     rows = [_row("k", 8, 0.192, 0.0001), _row("k", 16, -0.02, 0.01), _row("k", 64, 0.004, 0.41)]
     s = pair_sentence("csr", "mrl", "k", rows)
     assert s == (
-        "At equal k, CSR vs MRL wins at k = 8: +19.2 (p < 0.001), loses at k = 16: -2.0 "
+        "At equal k, CSR vs MRL head wins at k = 8: +19.2 (p < 0.001), loses at k = 16: -2.0 "
         "(p = 0.010), is level (no significant difference) at k = 64: +0.4 (p = 0.410)."
     )
 
 
 def test_equal_bytes_rows_say_which_configurations_met():
     s = pair_sentence("csr", "mrl", "bytes", [_row("bytes", 64, -0.02, 0.001, a="k16", b="k32")])
-    assert (
-        s == "At equal bytes per document, CSR vs MRL loses at 64 B (k16 vs k32): -2.0 (p = 0.001)."
+    assert s == (
+        "At equal bytes per document, CSR vs MRL head loses at 64 B (k16 vs k32): -2.0 (p = 0.001)."
     )
 
 
@@ -87,7 +87,9 @@ def test_the_opening_line_names_primary_metric_seeds_and_test():
         "comparisons": [_row("k", 8, 0.1, 0.001)],
     }
     first = verdicts(cmp, seeds={"csr": 3, "mrl": 3, "full": 1})[0]
-    assert first.startswith("Primary metric: nDCG@10 (%). Seeds: 3 seeds for CSR, MRL; 1 seed ")
+    assert first.startswith(
+        "Primary metric: nDCG@10 (%). Seeds: 3 seeds for CSR, MRL head; 1 seed for Full. "
+    )
     assert "paired sign-flip permutation; 100 resamples" in first
     assert "holm within (axis, metric), significant at 0.05" in first
     assert "Seeds: not recorded." in verdicts(cmp)[0]
@@ -102,7 +104,7 @@ def test_the_verdict_file_is_the_verdicts_of_the_compare_file(built, results_roo
     assert timing  # report_data times digits-mini on 50,000 documents
     assert text == "\n".join(verdicts(compare, seeds=seeds) + timing) + "\n"
     # the fixture's comparisons hold a win, a level result and a loss; each is said
-    assert "CSR vs MRL wins at k = 8" in text
+    assert "CSR vs MRL head wins at k = 8" in text
     assert "CSR vs PCA is level (no significant difference) at k = 16" in text
     assert "CSR vs Full loses at 128 B (k16 vs full)" in text
     # an experiment without a compare file has no verdicts

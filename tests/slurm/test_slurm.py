@@ -38,7 +38,7 @@ from slurm_support import (
 )
 from snakemake_output import job_stats
 
-GPU_RULES = {"embed", "train", "bench"}
+GPU_RULES = {"embed", "train", "bench", "finetune", "embed_finetuned", "finetune_curve"}
 TOY_JOBS = {"prepare": 2, "embed": 2, "train": 2, "bench": 2, "report": 1}
 
 
@@ -147,6 +147,12 @@ def test_profile_is_reachable_as_slurm() -> None:
     base = profile_yaml("config.yaml")
     assert base["executor"] == "slurm"
     assert set(base["set-resources"]) == GPU_RULES
+    rules = {
+        m.group(1)
+        for smk in (REPO / "workflow" / "rules").glob("*.smk")
+        for m in re.finditer(r"^rule (\w+):", smk.read_text(), re.M)
+    }
+    assert rules >= GPU_RULES, GPU_RULES - rules  # every GPU block names a real rule
     for rule in GPU_RULES:
         assert base["set-resources"][rule]["gpu"] >= 1
     overlay = profile_yaml("cpu-only", "config.yaml")

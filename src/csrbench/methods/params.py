@@ -195,6 +195,21 @@ class CSRv2Params(CSRParams):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ImportedCSRParams(CSRParams):
+    """csr-st: a released CSR (a sentence-transformers SparseEncoder folder) read as is.
+    Its inference settings (h, k_aux, dead_threshold) come from the checkpoint; the
+    training keys it inherits from CSR are not used."""
+
+    folder: str = field(
+        default="",
+        metadata=doc(
+            "the SparseEncoder folder of the checkpoint at each budget; {k} is replaced by "
+            "k, e.g. /models/csr-nv-embed-v2-k{k} (required)"
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class MRLParams(TrainParams):
     """MRL family (mrl, mrl-e): a Matryoshka head on the frozen embedding."""
 
@@ -320,6 +335,7 @@ __all__ = [
     "BinaryParams",
     "CSRParams",
     "CSRv2Params",
+    "ImportedCSRParams",
     "Int8Params",
     "MRLParams",
     "MethodParams",

@@ -29,6 +29,7 @@ from csrbench.methods.params import (
     BinaryParams,
     CSRParams,
     CSRv2Params,
+    ImportedCSRParams,
     Int8Params,
     MethodParams,
     MRLParams,
@@ -59,6 +60,7 @@ class MethodSpec:
     shared_classifier: bool = False  # MRL-E: one classifier sliced per prefix
     seeded: bool = False  # a closed-form fit that still draws from the seed (randfs)
     finetuned: bool = False  # reads a Matryoshka fine-tuned backbone's embeddings (mrl-ft)
+    imported: bool = False  # its weights come from a released checkpoint, not a fit (csr-st)
 
     @property
     def varies_with_seed(self) -> bool:
@@ -85,6 +87,10 @@ REGISTRY: dict[str, MethodSpec] = {
                    CSRParams, _CSR, "sparse", fixed_params=(("gamma", 0.0),)),
         MethodSpec("csr-v2", "csr", True, True, True, True, "CSR + k annealing + supervised CL",
                    CSRv2Params, _CSR, "sparse", anneal_k=True, supervised_positives=True),
+        MethodSpec("csr-st", "csr", True, True, False, True,
+                   "a released CSR checkpoint (SparseEncoder folder), read as is",
+                   ImportedCSRParams, "csrbench.methods.imported:ImportedCSR", "sparse",
+                   imported=True),
         MethodSpec("mrl", "mrl", False, False, True, True, "Matryoshka head on frozen embeddings",
                    MRLParams, _MRL, "prefix"),
         MethodSpec("mrl-e", "mrl", False, False, True, True, "Matryoshka head, shared classifier",

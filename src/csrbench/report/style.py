@@ -33,6 +33,8 @@ METHOD_STYLES: dict[str, dict[str, Any]] = {
     "csr": {"color": OKABE_ITO["vermillion"], "marker": "o", "linestyle": "-"},
     "csr-v2": {"color": OKABE_ITO["reddish_purple"], "marker": "P", "linestyle": "-"},
     "sae": {"color": OKABE_ITO["orange"], "marker": "s", "linestyle": "-"},
+    # a released CSR: CSR's colour, its own marker and a dash-dot line
+    "csr-st": {"color": OKABE_ITO["vermillion"], "marker": "X", "linestyle": "-."},
     "mrl": {"color": OKABE_ITO["blue"], "marker": "^", "linestyle": "--"},
     "mrl-e": {"color": OKABE_ITO["sky_blue"], "marker": "v", "linestyle": "--"},
     # the paper's MRL: its colour, a solid line (the heads are dashed)

@@ -102,7 +102,7 @@ def budget_table(results: Results, experiment: str, metric: str, name: str, titl
         columns += [col, col + SPREAD_SUFFIX] if spread else [col]
         theirs = ref[ref["method"] == method]
         if len(theirs):
-            pcol = col + PAPER_SUFFIX
+            pcol = paper.paper_label(method) + PAPER_SUFFIX  # what the paper calls it
             frame[pcol] = math.nan
             for _, r in theirs.iterrows():
                 frame.loc[full_label if pd.isna(r["k"]) else str(int(r["k"])), pcol] = r["value"]
