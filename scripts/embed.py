@@ -28,8 +28,14 @@ with job_log(smk.log[0]) as log:
         spec, name, source = smk.params.backbone, w.dataset, w.backbone
     # the `val` split is carved out of the loader's train split, as the config says
     split = load_dataset_split(smk.params.dataset, name, w.split)
+    fields = None  # every field
+    rel = split.relevance
+    if finetuned is not None and w.split != smk.params.eval_split and rel is not None:
+        # a fine-tuned backbone embeds what `evaluate` reads: off the eval split, the
+        # documents (classification, the corpus, codec calibration), never the queries
+        fields = [f for f in split.fields if f != rel.source]
     backbone = build_backbone(spec, device=embed["device"], amp=embed["amp"])
-    log.info("embedding %s/%s with %s", name, w.split, source)
+    log.info("embedding %s/%s (%s) with %s", name, w.split, fields or "every field", source)
     extract_split(
         split,
         backbone,
@@ -38,4 +44,5 @@ with job_log(smk.log[0]) as log:
         batch_size=embed["batch_size"],
         shard_rows=embed["shard_rows"],
         dtype=embed["dtype"],
+        fields=fields,
     )

@@ -29,7 +29,8 @@ rule finetune:
 
 rule embed_finetuned:
     """Embed one split with a seed's fine-tuned backbone (its validation-chosen
-    checkpoint), as rule `embed` embeds with the experiment's backbone."""
+    checkpoint), as rule `embed` embeds with the experiment's backbone; off the eval
+    split only the fields `evaluate` reads there (documents, not queries)."""
     input:
         finetuned=FINETUNE,
     output:
@@ -48,6 +49,7 @@ rule embed_finetuned:
     params:
         dataset=ft_dataset_spec,
         dataset_name=lambda w: config["experiments"][w.experiment]["dataset"],
+        eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
         embed=config["embed"],
         resume_dir="results/embeddings-ft/{experiment}/seed{seed}/.{split}.partial",
     script:
