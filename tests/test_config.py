@@ -120,7 +120,9 @@ def test_defaults_are_filled(default_config: dict) -> None:
             r"experiments\.pycode\.finetune\.checkpoints = \[0\.5, 0\.25\]: give increasing",
         ),
         (
-            lambda c: c["experiments"]["pycode"]["finetune"].update(steps=2),
+            lambda c: c["experiments"]["pycode"]["finetune"].update(
+                steps=2, checkpoints=[0.25, 0.5, 1.0]
+            ),
             r"experiments\.pycode\.finetune\.checkpoints = \[0\.25, 0\.5, 1\.0\] at steps=2 "
             r"fall on the same steps \[1, 1, 2\]",
         ),
