@@ -13,7 +13,9 @@ rule finetune:
         "logs/finetune/{experiment}/seed{seed}.log",
     benchmark:
         "benchmarks/finetune/{experiment}/seed{seed}.tsv"
-    priority: 2
+    # after the backbone's own embeddings (priority 2), which every other fit and its
+    # tuning wait for; beside the tuning jobs, filling the cores they leave free
+    priority: 1
     conda:
         "../../envs/csrbench.yaml"
     # the threads of a CSR fit: the training-time comparison runs both on the same cores
@@ -39,7 +41,7 @@ rule embed_finetuned:
         "logs/embed_finetuned/{experiment}/seed{seed}/{split}.log",
     benchmark:
         "benchmarks/embed_finetuned/{experiment}/seed{seed}/{split}.tsv"
-    priority: 2
+    priority: 1
     conda:
         "../../envs/csrbench.yaml"
     threads: 4
