@@ -28,6 +28,7 @@ with job_log(smk.log[0]) as log:
         p.embed,
         smk.output[0],
         chosen_dirs={s: smk.input[s] for s in p.splits},
+        value_dtype=p.value_dtype,
     )
     for point in curve["points"]:
         log.info("step %d (%.1f s): %s", point["step"], point["seconds"], point["scores"])

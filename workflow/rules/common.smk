@@ -3,6 +3,7 @@
 from csrbench.aggregate import aggregate_job
 from csrbench.config import ConfigError, load_schema, tune_budget, validate_config
 from csrbench.methods.budget import CODES_BUDGET_PATTERN, MODEL_BUDGET_PATTERN, Budget
+from csrbench.methods.params import build_params
 from csrbench.methods.registry import method_spec
 from csrbench.training_time import training_time_job
 
@@ -151,6 +152,13 @@ def finetune_params(wildcards):
         "splits": [exp["train_split"], exp["val_split"]],
         "device": config["train"]["device"],
     }
+
+
+def mrl_ft_value_dtype(wildcards):
+    """The dtype mrl-ft's codes are stored in: the curve rounds prefixes to it too."""
+    exp = config["experiments"][wildcards.experiment]
+    overrides = exp["method_params"].get("mrl-ft", {})
+    return build_params("mrl-ft", exp["modality"], overrides).value_dtype
 
 
 def curve_inputs(wildcards):

@@ -11,7 +11,7 @@ rule embed:
     priority: 2
     conda:
         "../../envs/csrbench.yaml"
-    threads: 4
+    threads: config["embed"]["threads"]
     resources:
         mem_mb=embed_mem_mb,
         runtime=240,

@@ -44,7 +44,7 @@ rule embed_finetuned:
     priority: 1
     conda:
         "../../envs/csrbench.yaml"
-    threads: 4
+    threads: config["embed"]["threads"]
     resources:
         mem_mb=embed_mem_mb,
         runtime=240,
@@ -72,7 +72,7 @@ rule finetune_curve:
         "benchmarks/finetune_curve/{experiment}/seed{seed}.tsv"
     conda:
         "../../envs/csrbench.yaml"
-    threads: 2
+    threads: config["embed"]["threads"]
     resources:
         mem_mb=embed_mem_mb,
         runtime=120,
@@ -85,6 +85,7 @@ rule finetune_curve:
         ks=lambda w: list(config["experiments"][w.experiment]["k"]),
         splits=lambda w: sorted(curve_inputs(w).keys() - {"finetuned"}),
         embed=config["embed"],
+        value_dtype=mrl_ft_value_dtype,
     script:
         "../../scripts/finetune_curve.py"
 

@@ -2,12 +2,13 @@
 against its training time, the paper's Fig. 1c drawn honestly (the fine-tune is scored
 at several points of its training, CSR at its one fit).
 
-Scores are computed exactly as `evaluate` computes them for mrl-ft (float32 prefixes,
-L2-normalised, exact search), on only the fields the headline metric reads: retrieval
-reads the eval split's queries and the database's documents, 1-NN the training and
-eval images. The validation-chosen checkpoint is read from the embeddings
-`embed_finetuned` made of it for `evaluate` (not embedded twice), so it scores the same
-here and there; the other checkpoints are embedded here.
+Scores are computed exactly as `evaluate` computes them for mrl-ft (prefixes stored
+in mrl-ft's code dtype, float16 by default, then L2-normalised, exact search), on only
+the fields the headline metric reads: retrieval reads the eval split's queries and the
+database's documents, 1-NN the training and eval images. The validation-chosen
+checkpoint is read from the embeddings `embed_finetuned` made of it for `evaluate` (not
+embedded twice), so it scores the same here and there; the other checkpoints are
+embedded here.
 """
 
 from __future__ import annotations
@@ -67,9 +68,15 @@ def checkpoint_scores(
     eval_split: str,
     corpus: Sequence[str],
     ks: Sequence[int],
+    value_dtype: str = "float16",
 ) -> dict[str, Any]:
     """{metric, scores: {k: value}} of one backbone's prefixes (fractions, as
-    `evaluate` writes them)."""
+    `evaluate` writes them). Prefixes are rounded to `value_dtype` first, as mrl-ft's
+    codes are stored: near-ties resolve as they do in `evaluate`."""
+
+    def prefix(x: np.ndarray, k: int) -> np.ndarray:
+        return x[:, :k].astype(value_dtype)
+
     test = splits[eval_split]
     metric = headline(test)
     scores: dict[int, float] = {}
@@ -80,8 +87,8 @@ def checkpoint_scores(
         queries = embed(eval_split, "query")
         docs = np.concatenate([embed(s, "doc") for s in db_splits])
         for k in ks:
-            q = metrics.l2_normalize(queries[:, :k])
-            d = metrics.l2_normalize(docs[:, :k])
+            q = metrics.l2_normalize(prefix(queries, k))
+            d = metrics.l2_normalize(prefix(docs, k))
             _, ranked = search(None, d, q, min(RETRIEVAL_DEPTH, d.shape[0]))
             scores[k] = float(metrics.retrieval_scores(ranked, rel)["ndcg@10"])
     else:
@@ -89,7 +96,10 @@ def checkpoint_scores(
         db, qs = embed(train_split, "image"), embed(eval_split, "image")
         for k in ks:
             hits = metrics.nearest_neighbor_hits(
-                db[:, :k], train.fields["image"].labels, qs[:, :k], test.fields["image"].labels
+                prefix(db, k),
+                train.fields["image"].labels,
+                prefix(qs, k),
+                test.fields["image"].labels,
             )
             scores[k] = float(np.mean(hits))
     return {"metric": metric, "scores": {str(k): v for k, v in scores.items()}}
@@ -106,9 +116,11 @@ def curve_job(
     embed: dict[str, Any],
     out_path: str | Path,
     chosen_dirs: dict[str, str | Path] | None = None,
+    value_dtype: str = "float16",
 ) -> dict[str, Any]:
     """Score every checkpoint of one fine-tune (`summary`, as the loop wrote it); the
-    validation-chosen one from `chosen_dirs` ({split: embeddings dir}) where given."""
+    validation-chosen one from `chosen_dirs` ({split: embeddings dir}) where given.
+    `value_dtype`: mrl-ft's code dtype (its `value_dtype` parameter)."""
     # raw splits are cheap to load; only the fields the metric reads are embedded
     needed = {train_split, eval_split, *corpus}
     splits = {s: load_dataset_split(dataset, dataset_name, s) for s in sorted(needed)}
@@ -120,7 +132,9 @@ def curve_job(
         else:
             backbone = build_backbone(ckpt["backbone"], device=embed["device"], amp=embed["amp"])
             embedder = backbone_embedder(backbone, splits, embed["batch_size"])
-        result = checkpoint_scores(embedder, splits, train_split, eval_split, corpus, ks)
+        result = checkpoint_scores(
+            embedder, splits, train_split, eval_split, corpus, ks, value_dtype
+        )
         points.append(
             {
                 "step": ckpt["step"],
