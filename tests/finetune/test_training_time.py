@@ -130,6 +130,8 @@ def test_table_lines_and_figure_give_times_scores_and_the_ratio(inputs, tmp_path
     assert json.loads(out.read_text()) == record
     (table,) = training_time_tables(_results(record))
     frame = table.frame
+    assert list(frame.index) == [8, 32] and frame.index.dtype.kind == "i"  # budgets, not 8.0
+    assert "on 1 thread;" in table.caption
     # CSR at k=8: (10 + 20, 11 + 20) s -> 30.5 s; the fine-tune: its whole run, 100.5 s
     assert frame.loc[8, "CSR (s)"] == pytest.approx(30.5)
     assert frame.loc[8, "MRL fine-tune (s)"] == pytest.approx(100.5)

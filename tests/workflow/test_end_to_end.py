@@ -91,6 +91,16 @@ def test_second_run_has_nothing_to_do(finished_run, wf) -> None:
     print(f"no-op run: {elapsed:.2f} s")
 
 
+def test_embedding_threads_schedule_jobs_and_change_no_output(finished_run, wf) -> None:
+    """`embed.threads` is excluded from the embed params: raising it re-runs nothing."""
+    workdir, _ = finished_run
+    cfg = wf.load_yaml("config/test.yaml")
+    cfg.setdefault("embed", {})["threads"] = 3
+    changed = wf.write_config(workdir / "threads.yaml", cfg)
+    proc = wf.run(workdir, "-n", "--configfile", str(changed))
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+
+
 def test_config_change_reruns_only_what_depends_on_it(finished_run, wf) -> None:
     workdir, _ = finished_run
     cfg = wf.load_yaml("config/test.yaml")

@@ -29,6 +29,10 @@ wildcard_constraints:
     seed=r"[0-9]+",
 
 
+# What an embedding depends on (the rules' `embed` param): `threads` only schedules
+# jobs, so changing it re-runs nothing.
+EMBED_SETTINGS = {key: v for key, v in config["embed"].items() if key != "threads"}
+
 # Path patterns for building target lists; the rules spell the same paths literally.
 EMBEDDINGS = "results/embeddings/{dataset}/{backbone}/{split}"
 

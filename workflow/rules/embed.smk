@@ -18,7 +18,7 @@ rule embed:
     params:
         dataset=dataset_spec,
         backbone=backbone_spec,
-        embed=config["embed"],
+        embed=EMBED_SETTINGS,
         # finished shards of an interrupted run are kept here and reused
         resume_dir="results/embeddings/{dataset}/{backbone}/.{split}.partial",
     script:

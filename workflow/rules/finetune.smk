@@ -52,7 +52,7 @@ rule embed_finetuned:
         dataset=ft_dataset_spec,
         dataset_name=lambda w: config["experiments"][w.experiment]["dataset"],
         eval_split=lambda w: config["experiments"][w.experiment]["eval_split"],
-        embed=config["embed"],
+        embed=EMBED_SETTINGS,
         resume_dir="results/embeddings-ft/{experiment}/seed{seed}/.{split}.partial",
     script:
         "../../scripts/embed.py"
@@ -84,7 +84,7 @@ rule finetune_curve:
         corpus=lambda w: corpus_splits(config["experiments"][w.experiment]),
         ks=lambda w: list(config["experiments"][w.experiment]["k"]),
         splits=lambda w: sorted(curve_inputs(w).keys() - {"finetuned"}),
-        embed=config["embed"],
+        embed=EMBED_SETTINGS,
         value_dtype=mrl_ft_value_dtype,
     script:
         "../../scripts/finetune_curve.py"

@@ -17,11 +17,18 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from csrbench.report.collect import Results
 from csrbench.report.labels import method_label, metric_label, sorted_methods
-from csrbench.report.plot import BAR_STYLE, interval_note, legend, new_figure, note_entry, styled
+from csrbench.report.plot import (
+    BAR_STYLE,
+    interval_note,
+    legend,
+    log_axis,
+    new_figure,
+    note_entry,
+    styled,
+)
 from csrbench.report.spread import SPREAD_SUFFIX, interval_of
 from csrbench.report.style import method_style
 from csrbench.report.table import Table
@@ -134,6 +141,7 @@ def _times_table(experiment: str, body: dict[str, Any]) -> Table | None:
         cols += [c for c in (f"{lab} (s)", lab, lab + SPREAD_SUFFIX) if c in frame.columns]
     cols += [c for c in frame.columns if c.endswith("/ CSR time")]
     frame = frame[cols]
+    frame.index = frame.index.astype(int)  # iterrows turned the budgets into floats
     frame.index.name = "k"
     emb = body["embedding"]
     return Table(
@@ -143,12 +151,16 @@ def _times_table(experiment: str, body: dict[str, Any]) -> Table | None:
             f"Post-hoc methods: seconds of fit plus one extraction of the training "
             f"embeddings ({emb['seconds']:.0f} s for the {emb['split']} split, counted for "
             f"every fit); {label}: seconds of the whole backbone fine-tune, scored at its "
-            f"validation-chosen checkpoint. Fits and fine-tunes on {body['threads']} "
-            "thread(s); mean over seeds, ± 95% interval of the score."
+            f"validation-chosen checkpoint. Fits and fine-tunes on "
+            f"{threads_text(body['threads'])}; mean over seeds, ± 95% interval of the score."
         ),
         frame=frame,
         digits=1,
     )
+
+
+def threads_text(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
 
 
 def training_time_tables(results: Results) -> list[Table]:
@@ -195,10 +207,12 @@ def accuracy_vs_training_time(experiment: str, body: dict[str, Any]) -> Figure |
             **style,
         )
         _bars(ax, c, style["color"], seeds)
-        ax.set_xscale("log")
+        log_axis(ax)
         xs = [*fits["seconds"], *curve["seconds"]]
         ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        # a 3-seed t-interval can reach past 0 or 100%; the axis stays on the scale
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(low, 0.0), min(high, 101.0))
         ax.set_title(f"k = {k}")
         ax.set_xlabel("training time (s, log scale)")
         ax.set_ylabel(metric_label(body["metric"]))
@@ -251,7 +265,7 @@ def training_time_lines(results: Results, experiment: str) -> list[str]:
     if lines:
         lines.insert(
             0,
-            f"Training time ({body['threads']} thread(s), same machine; "
+            f"Training time ({threads_text(body['threads'])}, same machine; "
             f"{metric_label(body['metric'])} at the evaluated model):",
         )
     return lines
