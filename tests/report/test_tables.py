@@ -225,3 +225,32 @@ def test_training_table(built) -> None:
     assert frame.loc[("digits-mini", "CSR", "8"), "fit s"] == 12.5
     assert frame.loc[("digits-wide", "CSR", "8"), "steps"] == 100
     assert "averaged over its training seeds" in (built[0] / "training.md").read_text()
+
+
+def test_fit_tables_and_figure_leave_out_methods_whose_training_is_not_their_fit() -> None:
+    """mrl-ft's "fit" reads prefixes of a fine-tuned backbone in milliseconds; shown as a
+    training time it would say the paper's MRL trains 10,000x faster than CSR."""
+    from csrbench.report.collect import TRAINING_KEYS, Results
+    from csrbench.report.tables import training_table
+    from csrbench.report.training_figures import training_time
+
+    rows = [
+        ("e", method, budget, seed, k, 384, h, seconds, None, 10, 100.0, "cpu", "AMD EPYC")
+        for method, budget, k, h, seconds in (
+            ("csr", "k8", 8, 1536, 12.0),
+            ("mrl-ft", "all", None, None, 0.002),
+        )
+        for seed in (0, 1)
+    ]
+    results = Results(
+        metrics=pd.DataFrame({"experiment": ["e"]}),
+        training=pd.DataFrame(rows, columns=TRAINING_KEYS),
+    )
+    assert set(results.fits()["method"]) == {"csr"}
+    table = training_table(results)
+    assert table is not None
+    assert set(table.frame.index.get_level_values("method")) == {"CSR"}
+    assert "training-time tables" in table.caption
+    fig = training_time(results)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels and all("MRL" not in text for text in labels), labels

@@ -157,6 +157,19 @@ class Results:
     def experiments(self) -> list[str]:
         return sorted(self.metrics["experiment"].unique())
 
+    def fits(self) -> pd.DataFrame:
+        """The training rows of methods whose fit is their training: mrl-ft's "fit" only
+        reads prefixes of a fine-tuned backbone (its training is the fine-tune, in
+        `training_time_files`) and csr-st's weights are released, so their milliseconds
+        would pass for a training time."""
+        from csrbench.methods.registry import method_spec
+
+        t = self.training
+        if t.empty:
+            return t
+        post_hoc = [not (method_spec(m).finetuned or method_spec(m).imported) for m in t["method"]]
+        return t[post_hoc]
+
 
 def hardware_label(hw: dict[str, Any] | None) -> str:
     """A short name of the machine a number came from: the first GPU's name, else the CPU."""

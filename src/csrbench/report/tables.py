@@ -261,8 +261,8 @@ def crossmodal_table(results: Results, experiment: str) -> Table:
 def training_table(results: Results) -> Table | None:
     """One row per (experiment, method, budget): seeds fitted, then the mean over seeds of
     wall time and final dead-latent fraction, each with its interval's half-width, steps
-    and throughput."""
-    t = results.training
+    and throughput. The fine-tune behind mrl-ft has its own table (`{exp}_training_time`)."""
+    t = results.fits()
     if t.empty:
         return None
     keys = ["experiment", "method", "budget"]
@@ -302,7 +302,8 @@ def training_table(results: Results) -> Table | None:
         "Every fit, averaged over its training seeds ('seeds'): wall time of the fit, the "
         "fraction of latents dead at the end of training (sparse methods), optimiser steps "
         "and samples per second. '±' is the half-width of the 95% Student-t interval of the "
-        "mean over seeds, blank for one seed. k = full: one fit serves every budget."
+        "mean over seeds, blank for one seed. k = full: one fit serves every budget. "
+        "MRL fine-tune trains in its fine-tune: see the training-time tables."
     )
     return Table("training", "Training", caption, frame)
 

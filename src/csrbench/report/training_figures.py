@@ -100,7 +100,7 @@ def training_time(results: Results) -> Figure | None:
     """Wall time of every fit, a panel per experiment (paper Fig. 1c); log axis because a
     PCA or truncation fit takes milliseconds and a CSR fit minutes. A bar is the mean over
     the fit's seeds, a dot each seed."""
-    t = results.training.dropna(subset=["fit_seconds"])
+    t = results.fits().dropna(subset=["fit_seconds"])
     t = t[t["fit_seconds"] > 0]
     if t.empty:
         return None
