@@ -24,6 +24,7 @@ def test_default_and_test_configs_are_valid() -> None:
         "test.yaml",
         "ablation.yaml",
         "low-budget.yaml",
+        "pycode-finetune.yaml",
         "pycode-large.yaml",
     ):
         cfg = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()))
@@ -33,15 +34,19 @@ def test_default_and_test_configs_are_valid() -> None:
 
 @pytest.mark.parametrize(
     ("name", "experiment"),
-    [("ablation.yaml", "pycode-ablation"), ("low-budget.yaml", "pycode-low-budget")],
+    [
+        ("ablation.yaml", "pycode-ablation"),
+        ("low-budget.yaml", "pycode-low-budget"),
+        ("pycode-finetune.yaml", "pycode-finetune"),
+    ],
 )
 def test_the_extra_configs_embed_exactly_as_the_default(
     default_config: dict, name: str, experiment: str
 ) -> None:
-    """config/ablation.yaml and config/low-budget.yaml promise to reuse the default run's
-    pycode embeddings: their dataset, backbone and embed settings (the embed job's params)
-    must be the default's, or a run after `make run` embeds pycode again under the same
-    paths."""
+    """config/ablation.yaml, low-budget.yaml and pycode-finetune.yaml promise to reuse the
+    default run's pycode embeddings: their dataset, backbone and embed settings (the
+    embed job's params) must be the default's, or a run after `make run` embeds pycode
+    again under the same paths."""
     extra = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()))
     base = validate_config(default_config)
     assert extra["datasets"]["pycode"] == base["datasets"]["pycode"]

@@ -190,10 +190,12 @@ def test_mrl_ft_fine_tunes_per_seed_and_reads_its_own_seeds_embeddings(tmp_path:
     cfg = wf.load_yaml("config/config.yaml")
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     counts = wf.planned_jobs(proc)
-    seeds = 3 * len(cfg["experiments"])  # both default experiments list mrl-ft
+    tuned = [e for e, exp in cfg["experiments"].items() if "mrl-ft" in exp["methods"]]
+    assert tuned == ["digits"]  # pycode's fine-tune is config/pycode-finetune.yaml
+    seeds = 3 * len(tuned)
     assert counts["finetune"] == counts["finetune_curve"] == seeds
     assert counts["embed_finetuned"] == 2 * seeds  # train (classification, 1-NN) and test
-    assert counts["training_time"] == len(cfg["experiments"])
+    assert counts["training_time"] == len(tuned)
     for job in _jobs(proc.stdout):
         out = job.get("output", "")
         if job["rule"] == "evaluate" and "/mrl-ft/" in out:
@@ -215,6 +217,7 @@ def test_a_published_mrl_backbone_is_read_as_is(tmp_path: Path, wf) -> None:
     cfg = wf.load_yaml("config/config.yaml")
     cfg["backbones"]["published"] = {"type": "sentence-transformers", "model": str(folder)}
     del cfg["experiments"]["digits"]
+    cfg["experiments"]["pycode"]["methods"].append("mrl-ft")
     cfg["experiments"]["pycode"]["finetune"] = {"backbone": "published"}
     proc = wf.run(tmp_path, "-n", "--configfile", str(wf.write_config(tmp_path / "c.yaml", cfg)))
     counts = wf.planned_jobs(proc)
