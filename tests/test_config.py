@@ -18,6 +18,14 @@ def default_config() -> dict:
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
+def _text_finetune(cfg: dict) -> dict:
+    """The default's pycode experiment with mrl-ft listed (config/pycode-finetune.yaml
+    does this); its `finetune` block, to mutate."""
+    exp = cfg["experiments"]["pycode"]
+    exp["methods"] = [*exp["methods"], "mrl-ft"]
+    return exp.setdefault("finetune", {})
+
+
 def test_default_and_test_configs_are_valid() -> None:
     for name in (
         "config.yaml",
@@ -123,22 +131,20 @@ def test_defaults_are_filled(default_config: dict) -> None:
             r"which dataset 'digits' \(loader digits\) does not have: set corpus: eval",
         ),
         (
-            lambda c: c["experiments"]["pycode"]["finetune"].update(checkpoints=[0.5, 0.25]),
+            lambda c: _text_finetune(c).update(checkpoints=[0.5, 0.25]),
             r"experiments\.pycode\.finetune\.checkpoints = \[0\.5, 0\.25\]: give increasing",
         ),
         (
-            lambda c: c["experiments"]["pycode"]["finetune"].update(
-                steps=2, checkpoints=[0.25, 0.5, 1.0]
-            ),
+            lambda c: _text_finetune(c).update(steps=2, checkpoints=[0.25, 0.5, 1.0]),
             r"experiments\.pycode\.finetune\.checkpoints = \[0\.25, 0\.5, 1\.0\] at steps=2 "
             r"fall on the same steps \[1, 1, 2\]",
         ),
         (
-            lambda c: c["experiments"]["pycode"]["finetune"].update(backbone="nomic"),
+            lambda c: _text_finetune(c).update(backbone="nomic"),
             r"experiments\.pycode\.finetune\.backbone = 'nomic' is not defined under backbones",
         ),
         (
-            lambda c: c["experiments"]["pycode"]["finetune"].update(lr=0),
+            lambda c: _text_finetune(c).update(lr=0),
             r"experiments\.pycode\.finetune\.lr: 0 is less than or equal to the minimum of 0",
         ),
         (
@@ -149,6 +155,7 @@ def test_defaults_are_filled(default_config: dict) -> None:
         ),
         (
             lambda c: (
+                _text_finetune(c),
                 c["datasets"]["pycode"].update(validation=None),
                 c["experiments"]["pycode"]["tune"].update(grid={}),
             ),
@@ -403,7 +410,7 @@ def test_a_released_csr_needs_its_folder_for_every_k(default_config: dict, tmp_p
 
 def test_finetune_is_checked_only_where_mrl_ft_runs(default_config: dict) -> None:
     cfg = copy.deepcopy(default_config)
-    cfg["experiments"]["pycode"]["methods"].remove("mrl-ft")
+    assert "mrl-ft" not in cfg["experiments"]["pycode"]["methods"]
     cfg["experiments"]["pycode"]["finetune"] = {"backbone": "undefined"}
     assert validate_config(cfg)["experiments"]["pycode"]["finetune"]["steps"] == 24
 
