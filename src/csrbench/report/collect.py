@@ -165,10 +165,12 @@ class Results:
         from csrbench.methods.registry import method_spec
 
         t = self.training
-        if t.empty:
-            return t
-        post_hoc = [not (method_spec(m).finetuned or method_spec(m).imported) for m in t["method"]]
-        return t[post_hoc]
+        fitted = [
+            m
+            for m in t["method"].unique()
+            if not (method_spec(m).finetuned or method_spec(m).imported)
+        ]
+        return t[t["method"].isin(fitted)]
 
 
 def hardware_label(hw: dict[str, Any] | None) -> str:

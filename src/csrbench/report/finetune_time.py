@@ -120,19 +120,20 @@ def _times_table(experiment: str, body: dict[str, Any]) -> Table | None:
         return None
     metric = metric_label(body["metric"])
     columns: dict[tuple[int, str], float] = {}
-    for _, r in fits.iterrows():
-        label = method_label(r["method"])
-        columns[(r["k"], f"{label} (s)")] = r["seconds"]
-        columns[(r["k"], label)] = 100 * r["score"]
-        columns[(r["k"], label + SPREAD_SUFFIX)] = 100 * r["half"]
+    # itertuples keeps each column's dtype (iterrows would turn the budgets into floats)
+    for r in fits.itertuples():
+        label = method_label(r.method)
+        columns[(r.k, f"{label} (s)")] = r.seconds
+        columns[(r.k, label)] = 100 * r.score
+        columns[(r.k, label + SPREAD_SUFFIX)] = 100 * r.half
     ref = fits[fits["method"] == "csr"].set_index("k")["seconds"]
     label = method_label(FINETUNED)
-    for _, r in ft.iterrows():
-        columns[(r["k"], f"{label} (s)")] = r["seconds"]
-        columns[(r["k"], label)] = 100 * r["score"]
-        columns[(r["k"], label + SPREAD_SUFFIX)] = 100 * r["half"]
-        if r["k"] in ref.index:
-            columns[(r["k"], f"{label} / CSR time")] = r["seconds"] / ref[r["k"]]
+    for r in ft.itertuples():
+        columns[(r.k, f"{label} (s)")] = r.seconds
+        columns[(r.k, label)] = 100 * r.score
+        columns[(r.k, label + SPREAD_SUFFIX)] = 100 * r.half
+        if r.k in ref.index:
+            columns[(r.k, f"{label} / CSR time")] = r.seconds / ref[r.k]
     frame = pd.Series(columns).unstack()
     order = [m for m in sorted_methods([*fits["method"].unique(), FINETUNED])]
     cols = []
@@ -141,7 +142,6 @@ def _times_table(experiment: str, body: dict[str, Any]) -> Table | None:
         cols += [c for c in (f"{lab} (s)", lab, lab + SPREAD_SUFFIX) if c in frame.columns]
     cols += [c for c in frame.columns if c.endswith("/ CSR time")]
     frame = frame[cols]
-    frame.index = frame.index.astype(int)  # iterrows turned the budgets into floats
     frame.index.name = "k"
     emb = body["embedding"]
     return Table(
