@@ -38,7 +38,7 @@ METHOD_STYLES: dict[str, dict[str, Any]] = {
     "mrl": {"color": OKABE_ITO["blue"], "marker": "^", "linestyle": "--"},
     "mrl-e": {"color": OKABE_ITO["sky_blue"], "marker": "v", "linestyle": "--"},
     # the paper's MRL: its colour, a solid line (the heads are dashed)
-    "mrl-ft": {"color": OKABE_ITO["blue"], "marker": "<", "linestyle": "-"},
+    "mrl-ft": {"color": OKABE_ITO["sky_blue"], "marker": "<", "linestyle": "-"},
     "pca": {"color": OKABE_ITO["bluish_green"], "marker": "D", "linestyle": ":"},
     "trunc": {"color": OKABE_ITO["grey"], "marker": "x", "linestyle": ":"},
     # yellow needs a dark edge to survive print
